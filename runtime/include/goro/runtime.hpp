@@ -1,0 +1,161 @@
+// goro runtime: goroutines multiplexed M:N onto OS threads.
+//
+// A newcomer starts here. The runtime is Go's GMP scheduler:
+//   G  a goroutine: a stackful coroutine with its own (pooled, lazily
+//      committed) stack, created by go().
+//   M  an OS thread ("machine") that runs goroutines.
+//   P  a logical processor: a local run queue and caches. An M must hold a P
+//      to run goroutines; there are gomaxprocs() Ps.
+// run() boots the runtime and runs `main` as goroutine 1; it returns when
+// main returns. Goroutines block by parking (see park.hpp), never by
+// blocking their thread, so millions of them can wait at once.
+//
+//   int rc = goro::run([] {
+//     goro::WaitGroup wg;
+//     for (int i = 0; i < 1000; ++i) { wg.add(1); goro::go([&] { work(); wg.done(); }); }
+//     wg.wait();
+//   });
+//
+// docs/design.md explains the machinery; docs/guide.md maps Go to goro.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "goro/detail/source_location.hpp"
+#include "goro/introspect.hpp"
+#include "goro/park.hpp"
+
+namespace goro {
+
+// Options configures one run(). An aggregate: new fields go after these two.
+struct Options {
+  // procs is the number of Ps (GOMAXPROCS). 0: $GOMAXPROCS if set to a
+  // positive integer, else the number of hardware threads.
+  int procs = 0;
+  // stack_size is each goroutine's usable stack in bytes, rounded up to whole
+  // pages. 0: 64 KiB. Stacks are committed lazily, so a goroutine costs the
+  // pages it touches, not this size.
+  std::size_t stack_size = 0;
+};
+
+// Panic is what Go calls a panic: the runtime and the primitives throw it
+// with Go's panic text ("send on closed channel", ...).
+struct Panic : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
+namespace detail {
+
+struct SpawnSlot {
+  Goroutine* g;
+  void* storage;  // where go() constructs the function object
+};
+using InvokeFn = void (*)(void*);
+using DestroyFn = void (*)(void*) noexcept;
+
+// spawn_reserve takes a goroutine (from the P's free list, usually) and room
+// for a function object of `size` bytes; throws std::logic_error outside run().
+SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocation& where);
+// spawn_commit makes the reserved goroutine runnable.
+void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept;
+// spawn_cancel returns a reserved goroutine whose function object never got built.
+void spawn_cancel(Goroutine* g) noexcept;
+
+int run_main(InvokeFn main, void* arg, const Options& options);
+
+// BlockingScope brackets a blocking call: Go's entersyscall/exitsyscall.
+class BlockingScope {
+ public:
+  BlockingScope() noexcept;
+  ~BlockingScope();
+  BlockingScope(const BlockingScope&) = delete;
+  BlockingScope& operator=(const BlockingScope&) = delete;
+
+ private:
+  Goroutine* g_;  // null on a plain thread: nothing to do
+};
+
+}  // namespace detail
+
+// run boots the runtime with options.procs Ps, runs `main` as goroutine 1 and
+// returns when main returns: 0, or main's int. Goroutines still alive then
+// are unwound (their destructors run; see last_run_unwound()). run() may be
+// called again afterwards, but not while a run is active.
+template <class F>
+int run(F&& main, Options options = {}) {
+  int rc = 0;
+  auto body = [&] {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+      main();
+    } else {
+      rc = static_cast<int>(main());
+    }
+  };
+  detail::run_main([](void* p) { (*static_cast<decltype(body)*>(p))(); }, &body, options);
+  return rc;
+}
+
+// go spawns fn as a new goroutine. Callable from goroutines and from plain
+// threads while run() is active; elsewhere it throws std::logic_error. The
+// function object is moved onto the new goroutine's stack (no allocation).
+// `where` (the call site) is what dumps report as the creation site.
+// An exception escaping fn is fatal: "panic: <what()>", a dump, abort().
+template <class F>
+void go(F&& fn, SourceLocation where = SourceLocation::current()) {
+  using Fn = std::decay_t<F>;
+  static_assert(std::is_invocable_v<Fn&>, "goro::go: the function must be callable with no arguments");
+  const detail::SpawnSlot slot = detail::spawn_reserve(sizeof(Fn), alignof(Fn), where);
+  try {
+    ::new (slot.storage) Fn(std::forward<F>(fn));
+  } catch (...) {
+    detail::spawn_cancel(slot.g);
+    throw;
+  }
+  detail::spawn_commit(
+      slot.g, [](void* p) { (*static_cast<Fn*>(p))(); },
+      [](void* p) noexcept { static_cast<Fn*>(p)->~Fn(); });
+}
+
+// yield lets other goroutines run (runtime.Gosched): the caller goes to the
+// back of its P's run queue. On a plain thread it yields the OS thread.
+void yield();
+
+// num_goroutine is the number of live goroutines, main included
+// (runtime.NumGoroutine). Exact: one counter, updated at spawn and at exit.
+std::int64_t num_goroutine() noexcept;
+
+// gomaxprocs is the number of Ps of the active run (0 outside run()).
+int gomaxprocs() noexcept;
+
+// goroutine_id is the running goroutine's id; 0 outside a goroutine. Main is
+// 1 in every run; ids are never reused within a run.
+std::uint64_t goroutine_id() noexcept;
+
+// set_goroutine_name names the running goroutine in dumps (no-op on a plain thread).
+void set_goroutine_name(const char* name) noexcept;
+
+// sleep_for parks the calling goroutine for at least d (time.Sleep); a zero
+// or negative d returns at once. On a plain thread it sleeps the thread.
+void sleep_for(std::chrono::nanoseconds d);
+void sleep_until(std::chrono::steady_clock::time_point t);
+
+// blocking runs f, a call that blocks its OS thread (file I/O, a C library),
+// as Go runs a system call: if f takes longer than ~20 µs, sysmon hands this
+// goroutine's P to another thread so the other goroutines keep running.
+template <class F>
+auto blocking(F&& f) -> decltype(std::forward<F>(f)()) {
+  detail::BlockingScope scope;
+  return std::forward<F>(f)();
+}
+
+// last_run_unwound is how many goroutines were still alive when the last
+// run()'s main returned (and were therefore unwound).
+std::int64_t last_run_unwound() noexcept;
+
+}  // namespace goro

@@ -1,0 +1,558 @@
+// goroutine.cpp: G's life: spawn, park/ready, yield, blocking(), exit, panic.
+//
+// Spawning (go()) takes a free record from the P's cache (each record sits on
+// its own stack), stamps an id from the P's id cache, moves the function
+// object onto the top of the stack, builds the initial context and puts the
+// goroutine in the P's runnext slot, as Go's newproc does. No lock, no
+// allocation in steady state.
+//
+// Parking (park()) switches to g0 first and runs the caller's unlock
+// function there; readying (ready()) puts the goroutine in the current P's
+// runnext (it inherits the time slice), or, from a thread without a P, in
+// the global queue. Plain threads park on a futex in their own record.
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <typeinfo>
+
+#include "external.hpp"
+#include "sanitizers.hpp"
+#include "scheduler.hpp"
+
+namespace goro::rt {
+
+namespace {
+thread_local Machine* t_machine = nullptr;
+
+// ThreadRecord is a plain thread's record for park()/ready().
+struct ThreadRecord {
+  ThreadRecord() {
+    g.is_thread = true;
+    g.status.store(GStatus::kRunning, std::memory_order_relaxed);
+  }
+  Goroutine g;
+};
+
+Goroutine* thread_record() noexcept {
+  thread_local ThreadRecord record;
+  return &record.g;
+}
+
+// The function object lives on the stack when it is small enough; a quarter
+// of the stack at most, so the goroutine keeps room to run.
+std::size_t max_inline_fn(const Runtime* rt) { return rt->stacks.usable_size() / 4; }
+
+char* align_down(char* p, std::size_t align) {
+  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{align} - 1));
+}
+
+std::uint64_t next_goid(Runtime* rt, Processor* p) noexcept {
+  if (p == nullptr) return rt->goid_gen.fetch_add(1, std::memory_order_relaxed);
+  if (p->goid_next == p->goid_end) {
+    p->goid_next = rt->goid_gen.fetch_add(kGoidBatch, std::memory_order_relaxed);
+    p->goid_end = p->goid_next + kGoidBatch;
+  }
+  return p->goid_next++;
+}
+
+// maybe_unwind throws ForcedUnwind into a goroutine that teardown resumed,
+// unless it is already unwinding (a second exception would terminate).
+void maybe_unwind(Goroutine* g) {
+  if (g->unwind && std::uncaught_exceptions() == 0 && g->unwind_throws < 3) {
+    ++g->unwind_throws;
+    throw ForcedUnwind{};
+  }
+}
+
+void thread_park(Goroutine* t, UnlockFn unlock, void* arg, WaitReason reason) {
+  t->thread_note.clear();
+  t->wait_reason.store(reason, std::memory_order_relaxed);
+  t->status.store(GStatus::kWaiting, std::memory_order_relaxed);
+  if (unlock != nullptr && !unlock(t, arg)) {
+    t->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    t->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
+    return;
+  }
+  while (!t->thread_note.woken()) t->thread_note.sleep();
+  t->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  t->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
+}
+
+std::string describe_exception(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    if (t == nullptr) return "unknown exception";
+    int status = 0;
+    char* name = abi::__cxa_demangle(t->name(), nullptr, nullptr, &status);
+    std::string s = std::string("exception of type ") + (status == 0 && name ? name : t->name());
+    std::free(name);
+    return s;
+  }
+}
+
+[[noreturn]] void panic_from_goroutine(Goroutine* g, const std::exception_ptr& e) noexcept {
+  const std::string what = describe_exception(e);
+  std::fprintf(stderr, "panic: %s\n\ngoroutine %" PRIu64 " [running]:\n", what.c_str(),
+               g->id.load(std::memory_order_relaxed));
+  const char* file = g->file.load(std::memory_order_relaxed);
+  const char* func = g->function.load(std::memory_order_relaxed);
+  if (file != nullptr && g->id.load(std::memory_order_relaxed) != 1) {
+    std::fprintf(stderr, "created by %s in goroutine %" PRIu64 "\n\t%s:%u\n", func ? func : "?",
+                 g->parent_id.load(std::memory_order_relaxed), file, g->line.load(std::memory_order_relaxed));
+  }
+  std::fflush(stderr);
+  // Then everyone else, as GOTRACEBACK=all would (capped: a million
+  // goroutines would bury the message).
+  dump_all_goroutines_to_stderr(g, 100);
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace
+
+Machine* current_machine() noexcept {
+  // Opaque to the optimiser: the value must be re-read after any switch.
+  asm volatile("" ::: "memory");
+  return t_machine;
+}
+
+void set_current_machine(Machine* m) noexcept { t_machine = m; }
+
+std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
+
+[[noreturn]] void fatal(const char* msg) noexcept {
+  std::fprintf(stderr, "fatal error: %s\n", msg);
+  std::fflush(stderr);
+  std::abort();
+}
+
+[[noreturn]] void stack_overflow(Goroutine* g) noexcept {
+  const char* file = g->file.load(std::memory_order_relaxed);
+  std::fprintf(stderr,
+               "runtime: goroutine %" PRIu64 " stack exceeds its %zu-byte limit (created at %s:%u)\n"
+               "fatal error: stack overflow\n",
+               g->id.load(std::memory_order_relaxed),
+               static_cast<std::size_t>(g->stack.hi - g->stack.lo), file ? file : "?",
+               g->line.load(std::memory_order_relaxed));
+  std::fflush(stderr);
+  std::abort();
+}
+
+Goroutine* gfget(Processor* p) {
+  if (p->gfree == nullptr) {
+    int n = 0;
+    Goroutine* chain = g_runtime->stacks.get_batch(kGFreeBatch, &n);
+    p->gfree = chain;
+    p->gfree_count = n;
+  }
+  Goroutine* g = p->gfree;
+  if (g == nullptr) return g_runtime->stacks.new_goroutine();
+  p->gfree = g->sched_link;
+  --p->gfree_count;
+  g->sched_link = nullptr;
+  return g;
+}
+
+void gfput(Processor* p, Goroutine* g) noexcept {
+  g->sched_link = p->gfree;
+  p->gfree = g;
+  if (++p->gfree_count < kGFreeLocalMax) return;
+  // Keep half; give the rest to the global cache so other Ps can use them.
+  Goroutine* head = p->gfree;
+  Goroutine* tail = head;
+  for (int i = 1; i < kGFreeBatch; ++i) tail = tail->sched_link;
+  p->gfree = tail->sched_link;
+  p->gfree_count -= kGFreeBatch;
+  tail->sched_link = nullptr;
+  g_runtime->stacks.put_batch(head, tail, kGFreeBatch);
+}
+
+// run_goroutine runs on the goroutine's own stack from its first switch-in
+// to its exit. It never returns: the last switch leaves the stack for good.
+void run_goroutine(Goroutine* g) noexcept {
+  try {
+    maybe_unwind(g);  // teardown may resume a goroutine that never ran a line
+    g->invoke(g->fn);
+  } catch (const ForcedUnwind&) {
+    // Teardown: the stack is unwound, the goroutine simply ends.
+  } catch (...) {
+    panic_from_goroutine(g, std::current_exception());
+  }
+  g->destroy(g->fn);
+  if (g->fn_on_heap) ::operator delete(g->fn);
+  g->fn = nullptr;
+  g->reason = SwitchReason::kExit;
+  suspend(g);
+  __builtin_unreachable();
+}
+
+void goexit0(Machine* m, Goroutine* g) {
+  Runtime* rt = g_runtime;
+  context_destroyed(g);
+  g->status.store(GStatus::kDead, std::memory_order_release);
+  const bool was_main = g->id.load(std::memory_order_relaxed) == 1 && !rt->tearing_down;
+  g->name.store(nullptr, std::memory_order_relaxed);
+  rt->live.fetch_sub(1, std::memory_order_relaxed);
+  gfput(m->p, g);
+  if (was_main) begin_exit();
+}
+
+// ready_status moves g from kWaiting to kRunnable. False if g was not parked,
+// which only teardown tolerates (it may have made g runnable itself).
+static bool ready_status(Goroutine* g) noexcept {
+  GStatus expected = GStatus::kWaiting;
+  if (g->status.compare_exchange_strong(expected, GStatus::kRunnable, std::memory_order_acq_rel)) {
+    return true;
+  }
+  if (g_runtime == nullptr || !g_runtime->tearing_down) fatal("goro: ready() of a goroutine that is not parked");
+  return false;
+}
+
+void ready_from_scheduler(Goroutine* g) noexcept {
+  Machine* m = current_machine();
+  if (!ready_status(g)) return;
+  runq_put(m->p, g, /*next=*/true);
+  wakep();
+}
+
+void sleep_timer_fired(void* arg, std::int64_t) { goro::ready(static_cast<Goroutine*>(arg)); }
+
+namespace {
+
+void enter_blocking(Machine* m, Goroutine* g) noexcept {
+  Processor* p = m->p;
+  p->blocking_calls.add();
+  p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g->status.store(GStatus::kSyscall, std::memory_order_relaxed);
+  m->blocked.store(true, std::memory_order_relaxed);
+  m->oldp = p;
+  m->p = nullptr;
+  // Release: sysmon's CAS on status sees everything we did as owner.
+  p->status.store(PStatus::kSyscall, std::memory_order_release);
+}
+
+void exit_blocking(Goroutine* g) noexcept {
+  Machine* m = current_machine();
+  Processor* p = m->oldp;
+  m->oldp = nullptr;
+  m->blocked.store(false, std::memory_order_relaxed);
+  PStatus expected = PStatus::kSyscall;
+  // Fast path: sysmon left our P alone. Acquire pairs with whoever last
+  // released the P (ourselves, usually).
+  if (p->status.compare_exchange_strong(expected, PStatus::kRunning, std::memory_order_acquire)) {
+    m->p = p;
+    g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    return;
+  }
+  // Our P was handed off. Any idle P will do.
+  Runtime* rt = g_runtime;
+  rt->lock.lock();
+  Processor* idle = rt->exiting.load(std::memory_order_relaxed) ? nullptr : pidleget_locked();
+  rt->lock.unlock();
+  if (idle != nullptr) {
+    acquirep(m, idle);
+    g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    return;
+  }
+  // None: give the goroutine to the scheduler (global queue) and let this M stop.
+  g->reason = SwitchReason::kBlockingHandoff;
+  suspend(g);
+}
+
+}  // namespace
+
+}  // namespace goro::rt
+
+namespace goro {
+
+using namespace goro::rt;
+
+const char* to_string(WaitReason reason) noexcept {
+  switch (reason) {
+    case WaitReason::none: return "";
+    case WaitReason::sleep: return "sleep";
+    case WaitReason::chan_receive: return "chan receive";
+    case WaitReason::chan_send: return "chan send";
+    case WaitReason::chan_receive_nil_chan: return "chan receive (nil chan)";
+    case WaitReason::chan_send_nil_chan: return "chan send (nil chan)";
+    case WaitReason::select: return "select";
+    case WaitReason::select_no_cases: return "select (no cases)";
+    case WaitReason::sync_cond_wait: return "sync.Cond.Wait";
+    case WaitReason::sync_mutex_lock: return "sync.Mutex.Lock";
+    case WaitReason::sync_rwmutex_rlock: return "sync.RWMutex.RLock";
+    case WaitReason::sync_rwmutex_lock: return "sync.RWMutex.Lock";
+    case WaitReason::sync_waitgroup_wait: return "sync.WaitGroup.Wait";
+    case WaitReason::semacquire: return "semacquire";
+    case WaitReason::io_wait: return "IO wait";
+    case WaitReason::future_get: return "goro.Future.Get";
+    case WaitReason::preempted: return "preempted";
+  }
+  return "unknown wait reason";
+}
+
+const char* to_string(GoroutineState state) noexcept {
+  switch (state) {
+    case GoroutineState::idle: return "idle";
+    case GoroutineState::runnable: return "runnable";
+    case GoroutineState::running: return "running";
+    case GoroutineState::waiting: return "waiting";
+    case GoroutineState::blocking: return "syscall";
+    case GoroutineState::dead: return "dead";
+  }
+  return "unknown";
+}
+
+Goroutine* self() noexcept {
+  Machine* m = current_machine();
+  if (m != nullptr) {
+    Goroutine* g = m->curg.load(std::memory_order_relaxed);
+    if (g != nullptr) return g;
+  }
+  return thread_record();
+}
+
+bool in_goroutine() noexcept {
+  Machine* m = current_machine();
+  return m != nullptr && m->curg.load(std::memory_order_relaxed) != nullptr;
+}
+
+void park(UnlockFn unlock, void* arg, WaitReason reason) {
+  Machine* m = current_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g == nullptr) {
+    thread_park(thread_record(), unlock, arg, reason);
+    return;
+  }
+  const bool in_blocking = g->status.load(std::memory_order_relaxed) == GStatus::kSyscall;
+  if (in_blocking) {
+    // Parking inside blocking(): leave the blocking state first (we need a P
+    // to park properly), and come back to it afterwards.
+    exit_blocking(g);
+    m = current_machine();
+  }
+  g->wait_reason.store(reason, std::memory_order_relaxed);
+  g->wait_since.store(g_runtime->coarse_now.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  g->park_unlock = unlock;
+  g->park_arg = arg;
+  g->reason = SwitchReason::kPark;
+  m->p->parks.add();
+  m = suspend(g);
+  g->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
+  if (in_blocking) enter_blocking(m, g);
+  maybe_unwind(g);
+}
+
+void ready(Goroutine* g) noexcept {
+  if (g->is_thread) {
+    g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+    g->thread_note.wakeup();
+    return;
+  }
+  Machine* m = current_machine();
+  if (m != nullptr && m->p != nullptr) {
+    if (!ready_status(g)) return;
+    runq_put(m->p, g, /*next=*/true);
+    wakep();
+    return;
+  }
+  // A plain thread (or an M inside blocking()): the global queue.
+  ExternalRef ref;
+  if (!ref) return;  // the run is over; teardown unwinds g
+  if (!ready_status(g)) return;
+  global_runq_put(g);
+  wakep();
+}
+
+void yield() {
+  Machine* m = current_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall) {
+    std::this_thread::yield();
+    return;
+  }
+  g->reason = SwitchReason::kYield;
+  suspend(g);
+  maybe_unwind(g);
+}
+
+namespace detail {
+
+void preempt_point() noexcept {
+  Machine* m = current_machine();
+  if (m == nullptr) return;
+  Goroutine* g = m->curg.load(std::memory_order_relaxed);
+  if (g == nullptr || !g->preempt.load(std::memory_order_relaxed)) return;
+  if (g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
+  g->reason = SwitchReason::kPreempt;
+  suspend(g);
+}
+
+SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocation& where) {
+  Machine* m = current_machine();
+  Processor* p = m != nullptr ? m->p : nullptr;
+  Runtime* rt;
+  Goroutine* parent = nullptr;
+  Goroutine* g;
+  if (p != nullptr) {
+    rt = g_runtime;
+    parent = m->curg.load(std::memory_order_relaxed);
+    g = gfget(p);
+  } else {
+    // A plain thread (or an M inside blocking()): hold the runtime until commit.
+    rt = external_acquire();
+    if (rt == nullptr) throw std::logic_error("goro::go: called outside goro::run()");
+    if (m != nullptr) parent = m->curg.load(std::memory_order_relaxed);
+    try {
+      int n = 0;
+      g = rt->stacks.get_batch(1, &n);
+      if (g == nullptr) g = rt->stacks.new_goroutine();
+    } catch (...) {
+      external_release();
+      throw;
+    }
+  }
+  g->id.store(next_goid(rt, p), std::memory_order_relaxed);
+  g->parent_id.store(parent != nullptr ? parent->id.load(std::memory_order_relaxed) : 0,
+                     std::memory_order_relaxed);
+  g->file.store(where.file_name(), std::memory_order_relaxed);
+  g->function.store(where.function_name(), std::memory_order_relaxed);
+  g->line.store(static_cast<std::uint32_t>(where.line()), std::memory_order_relaxed);
+  if (size <= max_inline_fn(rt)) {
+    g->fn = align_down(g->stack.hi - size, align < 16 ? 16 : align);
+    g->fn_on_heap = false;
+  } else {
+    g->fn = ::operator new(size);
+    if (align > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(g->fn);
+      throw std::invalid_argument("goro::go: over-aligned function objects this large are not supported");
+    }
+    g->fn_on_heap = true;
+  }
+  return SpawnSlot{g, g->fn};
+}
+
+static void release_reserved(Goroutine* g) noexcept {
+  Machine* m = current_machine();
+  Processor* p = m != nullptr ? m->p : nullptr;
+  if (g->fn_on_heap) ::operator delete(g->fn);
+  g->fn = nullptr;
+  if (p != nullptr) {
+    gfput(p, g);
+  } else {
+    g_runtime->stacks.put_batch(g, g, 1);
+    external_release();
+  }
+}
+
+void spawn_cancel(Goroutine* g) noexcept { release_reserved(g); }
+
+void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
+  Machine* m = current_machine();
+  Processor* p = m != nullptr ? m->p : nullptr;
+  Runtime* rt = g_runtime;
+  g->invoke = invoke;
+  g->destroy = destroy;
+  if (rt->tearing_down) {
+    // go() from a destructor while run() unwinds: the goroutine never runs,
+    // but its function object is destroyed as usual.
+    destroy(g->fn);
+    release_reserved(g);
+    return;
+  }
+  char* sp = g->fn_on_heap ? g->stack.hi : static_cast<char*>(g->fn);
+  sp = align_down(sp, 64);
+  prepare_context(g, sp);
+  g->started = false;
+  g->unwind = false;
+  g->unwind_throws = 0;
+  g->preempt.store(false, std::memory_order_relaxed);
+  g->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
+  g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  rt->live.fetch_add(1, std::memory_order_relaxed);
+  if (p != nullptr) {
+    p->created.add();
+    runq_put(p, g, /*next=*/true);
+    wakep();
+    preempt_point();
+  } else {
+    global_runq_put(g);
+    wakep();
+    external_release();
+  }
+}
+
+BlockingScope::BlockingScope() noexcept : g_(nullptr) {
+  Machine* m = current_machine();
+  if (m == nullptr) return;
+  Goroutine* g = m->curg.load(std::memory_order_relaxed);
+  if (g == nullptr || g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
+  g_ = g;
+  enter_blocking(m, g);
+}
+
+BlockingScope::~BlockingScope() {
+  if (g_ != nullptr) exit_blocking(g_);
+}
+
+}  // namespace detail
+
+std::uint64_t goroutine_id() noexcept {
+  Machine* m = current_machine();
+  if (m == nullptr) return 0;
+  Goroutine* g = m->curg.load(std::memory_order_relaxed);
+  return g != nullptr ? g->id.load(std::memory_order_relaxed) : 0;
+}
+
+void set_goroutine_name(const char* name) noexcept {
+  Machine* m = current_machine();
+  if (m == nullptr) return;
+  Goroutine* g = m->curg.load(std::memory_order_relaxed);
+  if (g != nullptr) g->name.store(name, std::memory_order_relaxed);
+}
+
+void sleep_until(std::chrono::steady_clock::time_point t) {
+  const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  Machine* m = current_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall) {
+    std::this_thread::sleep_until(t);
+    return;
+  }
+  if (when <= now_ns()) return;
+  // Arm the timer only once we are parked (Go's resetForSleep): the timer
+  // cannot fire, and ready us, before we are ready to be readied.
+  struct Arm {
+    std::int64_t when;
+    static bool unlock(Goroutine* g, void* self) {
+      g->sleep_timer.start(static_cast<Arm*>(self)->when);
+      return true;
+    }
+  } arm{when < kNoTimer ? when : kNoTimer - 1};
+  try {
+    park(&Arm::unlock, &arm, WaitReason::sleep);
+  } catch (...) {
+    g->sleep_timer.stop();
+    throw;
+  }
+}
+
+void sleep_for(std::chrono::nanoseconds d) {
+  if (d.count() <= 0) return;
+  const std::int64_t now = monotonic_now_ns();
+  const std::int64_t when = d.count() > kNoTimer - 1 - now ? kNoTimer - 1 : now + d.count();
+  sleep_until(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(when)));
+}
+
+}  // namespace goro

@@ -1,0 +1,133 @@
+// goroutine.hpp: G, the goroutine record, and its state machine.
+//
+// A Goroutine lives at the top of its own stack slot (see stack_pool.hpp):
+// the header, the function object and the first frames share one page, so a
+// parked goroutine that never went deep costs one resident page. Records are
+// never freed while the run lasts unless the scavenger returns their memory;
+// an exited goroutine goes to its P's free list with its stack, and go()
+// takes it from there (Go's gFree lists).
+//
+// States (Go's _G* values in brackets) and who moves between them:
+//
+//   kDead ----spawn_commit----> kRunnable            (the spawner)
+//   kRunnable --execute--> kRunning                  (the M that runs it)
+//   kRunning --park--> kWaiting                      (its M, on g0, before unlock)
+//   kWaiting --ready--> kRunnable                    (the waker, any thread)
+//   kRunning --yield/preempt--> kRunnable            (its M, on g0)
+//   kRunning --BlockingScope--> kSyscall --> kRunning (the goroutine itself)
+//   kRunning --exit--> kDead                         (its M, on g0)
+//
+// A plain thread that blocks through park() has a record of its own
+// (is_thread), which only ever moves kRunning -> kWaiting -> kRunnable.
+#pragma once
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "goro/park.hpp"
+#include "goro/runtime.hpp"
+#include "goro/runtime_timer.hpp"
+#include "lock.hpp"
+
+namespace goro::rt {
+
+struct Machine;
+struct Processor;
+
+enum class GStatus : std::uint8_t {
+  kDead = 0,      // free, or exited (Go: _Gdead / _Gidle)
+  kRunnable = 1,  // in a run queue (_Grunnable)
+  kRunning = 2,   // on an M (_Grunning)
+  kSyscall = 3,   // inside blocking(); its M may have lost the P (_Gsyscall)
+  kWaiting = 4,   // parked (_Gwaiting)
+};
+
+// sleep_timer_fired is the callback of Goroutine::sleep_timer: it readies the sleeper.
+void sleep_timer_fired(void* g, std::int64_t now_ns);
+
+// Why control came back to the scheduler from a goroutine.
+enum class SwitchReason : std::uint8_t {
+  kPark,             // park(): run the unlock function, then schedule
+  kYield,            // yield(): back of the local run queue
+  kPreempt,          // flagged by sysmon: to the global run queue (as Go does)
+  kExit,             // the goroutine returned
+  kBlockingHandoff,  // left blocking() with no P to be had: global queue, stop the M
+};
+
+// ForcedUnwind is thrown from the goroutine's switch point when run() tears
+// down with the goroutine still alive, so its destructors run. Not derived
+// from std::exception: `catch (const std::exception&)` lets it pass; code
+// that catches (...) must rethrow it, as with Boost.Context's forced_unwind.
+struct ForcedUnwind {};
+
+// Stack describes a goroutine's slot (stack_pool.hpp for the layout).
+struct Stack {
+  char* slot = nullptr;  // lowest address: the guard page, or the page holding the canary band
+  char* lo = nullptr;    // lowest usable byte
+  char* hi = nullptr;    // one past the highest usable byte (the record starts here)
+  bool guarded = false;  // PROT_NONE guard page below lo; else a canary band
+};
+
+}  // namespace goro::rt
+
+namespace goro {
+
+class alignas(64) Goroutine {
+ public:
+  // --- touched on every switch --------------------------------------------
+  // ctx is the saved context while the goroutine is switched out. Written by
+  // the g0 of the M that switched it out (from jump_fcontext's result), read
+  // by the g0 that resumes it; the run queue hands it over (release/acquire).
+  boost::context::detail::fcontext_t ctx = nullptr;
+  std::atomic<rt::GStatus> status{rt::GStatus::kDead};
+  // preempt is set by sysmon (any thread), cleared by the M that switches in.
+  std::atomic<bool> preempt{false};
+  bool is_thread = false;  // a plain thread's record: no stack, no M
+  bool started = false;    // has ever been switched in (teardown: unwind vs. drop)
+  bool unwind = false;     // teardown asks it to unwind (teardown thread only)
+  std::uint8_t unwind_throws = 0;
+  rt::SwitchReason reason = rt::SwitchReason::kPark;  // set by the goroutine before switching out
+  // m is the M running the goroutine; written by that M before switching in.
+  rt::Machine* m = nullptr;
+  // Park request, written by the goroutine before switching out, read by g0.
+  UnlockFn park_unlock = nullptr;
+  void* park_arg = nullptr;
+  // sched_link chains the goroutine in the global run queue and the free
+  // lists; whoever holds the list owns the link.
+  Goroutine* sched_link = nullptr;
+
+  // --- the function (set by go(), run once) --------------------------------
+  detail::InvokeFn invoke = nullptr;
+  detail::DestroyFn destroy = nullptr;
+  void* fn = nullptr;
+  bool fn_on_heap = false;
+
+  // --- identity, read racily by dumps (hence atomics) -----------------------
+  std::atomic<std::uint64_t> id{0};
+  std::atomic<std::uint64_t> parent_id{0};
+  std::atomic<const char*> file{nullptr};
+  std::atomic<const char*> function{nullptr};
+  std::atomic<std::uint32_t> line{0};
+  std::atomic<const char*> name{nullptr};
+  std::atomic<WaitReason> wait_reason{WaitReason::none};
+  std::atomic<std::int64_t> wait_since{0};  // coarse clock, ns
+
+  // --- memory ---------------------------------------------------------------
+  rt::Stack stack;
+  std::uint32_t allg_index = 0;  // position in Runtime::allgs (under its lock)
+
+  // sleep_timer backs sleep_for: one per goroutine, so sleeping allocates nothing.
+  RuntimeTimer sleep_timer{&rt::sleep_timer_fired, this};
+
+  // thread_note is where a plain thread's record sleeps in park().
+  rt::Note thread_note;
+
+  // --- sanitizers -----------------------------------------------------------
+  void* tsan_fiber = nullptr;
+  void* asan_fake_stack = nullptr;
+};
+
+}  // namespace goro

@@ -1,0 +1,48 @@
+// lock.cpp: slow paths of Lock and Note (see lock.hpp).
+#include "lock.hpp"
+
+#include <sched.h>
+
+namespace goro::rt {
+
+void Lock::lock_slow() noexcept {
+  // Spin briefly: critical sections under these locks are a few dozen
+  // instructions, so the holder usually releases within the spin. Then
+  // yield the thread a few times (the holder may have been preempted on an
+  // oversubscribed machine), then sleep on the futex.
+  constexpr int kActiveSpin = 64;
+  constexpr int kPassiveSpin = 2;
+  for (int i = 0; i < kActiveSpin + kPassiveSpin; ++i) {
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    if (s == kUnlocked && state_.compare_exchange_weak(s, kLocked, std::memory_order_acquire,
+                                                        std::memory_order_relaxed)) {
+      return;
+    }
+    if (i < kActiveSpin) {
+      cpu_relax();
+    } else {
+      sched_yield();
+    }
+  }
+  // Mark the lock as having sleepers; whoever unlocks wakes one. We may
+  // thereby take the lock in state kSleeping with nobody asleep: one
+  // spurious wake-up, harmless.
+  while (state_.exchange(kSleeping, std::memory_order_acquire) != kUnlocked) {
+    futex_wait(&state_, kSleeping);
+  }
+}
+
+bool Note::sleep(std::int64_t deadline_ns) noexcept {
+  for (;;) {
+    if (key_.load(std::memory_order_acquire) != 0) return true;
+    if (deadline_ns >= 0) {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      const std::int64_t now = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+      if (now >= deadline_ns) return key_.load(std::memory_order_acquire) != 0;
+    }
+    futex_wait(&key_, 0, deadline_ns);
+  }
+}
+
+}  // namespace goro::rt

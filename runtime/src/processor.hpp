@@ -1,0 +1,119 @@
+// processor.hpp: P, a logical processor.
+//
+// A P is what an M must hold to run goroutines. It owns:
+//   - the local run queue and the runnext slot (run_queue.hpp);
+//   - a cache of free goroutines with their stacks (Go's p.gFree);
+//   - a cache of goroutine ids (Go's goidcache), so spawning takes no
+//     shared counter;
+//   - a timer heap (Go 1.14+): timers are armed on the P of the arming
+//     goroutine, so arming takes only this P's timer lock;
+//   - its statistics counters, written only by the M that holds the P and
+//     summed on read by sched_stats().
+// Fields marked "owner" are touched only by the M holding the P (or by the
+// goroutine running on it, which is the same thread).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "goro/runtime_timer.hpp"
+#include "lock.hpp"
+#include "run_queue.hpp"
+
+namespace goro {
+class Goroutine;
+}
+
+namespace goro::rt {
+
+struct Machine;
+
+enum class PStatus : std::uint8_t {
+  kIdle = 0,     // on the idle list, no M
+  kRunning = 1,  // held by an M
+  kSyscall = 2,  // its M is inside blocking(); sysmon may take it
+};
+
+inline constexpr std::int64_t kNoTimer = std::numeric_limits<std::int64_t>::max();
+
+// Counter is a statistics counter with one writer (the P's owner): a
+// relaxed load and store, no locked instruction; readers may race.
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+struct alignas(64) Processor {
+  explicit Processor(int id_) : id(id_) {}
+
+  const int id;
+  std::atomic<PStatus> status{PStatus::kIdle};
+  // m is the M holding the P (also while in kSyscall). Written by acquire/release; read racily by sysmon.
+  std::atomic<Machine*> m{nullptr};
+  Processor* idle_link = nullptr;  // the idle list, under the scheduler lock
+
+  RunQueue runq;
+  // runnext: the goroutine readied by the running one, run next. The owner
+  // exchanges it; thieves may CAS it to null (last steal pass only).
+  alignas(64) std::atomic<Goroutine*> runnext{nullptr};
+
+  // schedtick counts scheduling rounds (owner writes; sysmon reads to spot a
+  // goroutine that has run for 10 ms). syscalltick counts blocking() entries.
+  std::atomic<std::uint32_t> schedtick{0};
+  std::atomic<std::uint32_t> syscalltick{0};
+
+  // Free goroutines (owner).
+  Goroutine* gfree = nullptr;
+  int gfree_count = 0;
+
+  // Goroutine id cache (owner): [goid_next, goid_end).
+  std::uint64_t goid_next = 0;
+  std::uint64_t goid_end = 0;
+
+  std::uint64_t rng = 0;  // owner: steal order, select shuffles
+
+  // Timers: a 4-ary min-heap on when_, under timer_lock. timer0_when caches
+  // the earliest when (kNoTimer if none) so others can check without the lock.
+  Lock timer_lock;
+  std::vector<RuntimeTimer*> timers;
+  std::atomic<std::int64_t> timer0_when{kNoTimer};
+  // running_timer is the timer whose callback is running (null if none);
+  // one M at a time runs a P's timers (timers_busy). stop() waits while
+  // its timer is running here.
+  std::atomic<RuntimeTimer*> running_timer{nullptr};
+  std::atomic<bool> timers_busy{false};
+
+  // Statistics (owner writes).
+  Counter created;
+  Counter switches;
+  Counter parks;
+  Counter steals;
+  Counter blocking_calls;
+
+  // add_timer pushes t (not pending) with t->when_ set. Takes timer_lock.
+  void add_timer(RuntimeTimer* t) noexcept;
+  // remove_timer deletes t if it is in this heap. Takes timer_lock.
+  bool remove_timer(RuntimeTimer* t) noexcept;
+  // run_timers fires every timer due at `now`; returns how many fired.
+  // Callable by any M (stealing timers of an idle P).
+  int run_timers(std::int64_t now) noexcept;
+  // clear_timers drops every timer without firing it (teardown).
+  void clear_timers() noexcept;
+  std::int64_t timer_count() noexcept;
+
+ private:
+  void sift_up(std::size_t i) noexcept;
+  void sift_down(std::size_t i) noexcept;
+  void remove_at(std::size_t i) noexcept;
+  void update_timer0() noexcept;
+};
+
+}  // namespace goro::rt

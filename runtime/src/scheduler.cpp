@@ -1,0 +1,953 @@
+// scheduler.cpp: the GMP scheduler (Go's proc.go, in C++).
+//
+// Goroutines (G) run on OS threads (M) that hold logical processors (P).
+// There are exactly gomaxprocs Ps; Ms come and go (an M stuck in blocking()
+// gives its P to a new or idle M).
+//
+// Run queues.
+//   Each P has a bounded local queue (256 slots, lock-free; the owner pushes,
+//   thieves steal half) and a runnext slot. A goroutine readied by the
+//   running goroutine (a channel hand-off, a new goroutine) goes into runnext
+//   and inherits the rest of the time slice, so a producer/consumer pair
+//   ping-pongs on one P with no queue traffic. The displaced runnext goes to
+//   the tail. When the local queue is full, half of it moves to the global
+//   queue (one lock, one batch). The global queue (a list under the scheduler
+//   lock) is checked every 61 schedule ticks, so goroutines there cannot
+//   starve behind a busy local queue (61: Go's value, a prime so it does not
+//   resonate with program periods), and whenever local work runs out.
+//
+// Finding work (find_runnable), in order: expired timers of our P; the
+// global queue on every 61st tick; runnext, then the local queue; the global
+// queue; timers of all Ps; stealing from other Ps (4 passes in a random
+// order, stealing runnext too on the last pass); then give up the P and
+// sleep.
+//
+// Spinning. An M without work "spins" (looks for work to steal) only while
+// fewer than half of the busy Ps have a spinning M (2*nmspinning < busy Ps),
+// so spinning burns bounded CPU. Making a goroutine runnable wakes an idle P
+// (wakep) only if no M is spinning: a spinning M will find the goroutine.
+// A spinning M that finds work stops spinning and calls wakep, so there is
+// always one more looker while work appears. The delicate part (Go's
+// "missed wake-up" dance): an M that stops spinning must re-check every
+// run queue after decrementing nmspinning, because a goroutine made
+// runnable while nmspinning > 0 did not call wakep.
+//
+// Sleeping. An idle M sleeps on its note (a futex) and uses no CPU. At most
+// one idle M (the timer sleeper) sleeps with a deadline: the earliest timer
+// of all Ps. Arming an earlier timer wakes it. So an idle process sleeps
+// exactly until its next timer, and not at all if it has none.
+//
+// Locks. The scheduler lock guards the idle M and P lists and the global
+// queue. The hot paths (spawn, park/ready, yield) touch only the running P
+// and the goroutine, plus one shared counter (num_goroutine) and, only when
+// a P is idle and no M spins, the wake-up path.
+//
+// Alternatives rejected: one global queue (every switch takes a lock);
+// unbounded local queues (stealing from them needs locks); marl-style
+// pinned fibers (a blocked worker strands its fibers); busy-polling idle
+// workers (Boost.Fiber's default: 100% CPU when idle).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "external.hpp"
+#include "sanitizers.hpp"
+#include "scheduler.hpp"
+
+namespace goro::rt {
+
+Runtime* g_runtime = nullptr;
+
+namespace {
+
+std::atomic<Runtime*> g_external_runtime{nullptr};
+std::atomic<std::int64_t> g_external_refs{0};
+std::atomic<bool> g_run_active{false};
+std::atomic<std::int64_t> g_last_unwound{0};
+
+std::uint64_t splitmix(std::uint64_t& s) noexcept {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Global run queue, under rt->lock.
+void globrunq_put_batch_locked(Runtime* rt, Goroutine* head, Goroutine* tail, std::int64_t n) noexcept {
+  tail->sched_link = nullptr;
+  if (rt->runq_tail != nullptr) {
+    rt->runq_tail->sched_link = head;
+  } else {
+    rt->runq_head = head;
+  }
+  rt->runq_tail = tail;
+  rt->runq_size.store(rt->runq_size.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+Goroutine* globrunq_pop_locked(Runtime* rt) noexcept {
+  Goroutine* g = rt->runq_head;
+  if (g == nullptr) return nullptr;
+  rt->runq_head = g->sched_link;
+  if (rt->runq_head == nullptr) rt->runq_tail = nullptr;
+  g->sched_link = nullptr;
+  rt->runq_size.store(rt->runq_size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  return g;
+}
+
+// globrunq_get_locked takes a share of the global queue: one to run and
+// the rest into p's local queue (Go's globrunqget). max = 0: no limit but
+// the fair share. The caller's local queue must be empty when max != 1.
+Goroutine* globrunq_get_locked(Runtime* rt, Processor* p, std::int64_t max) noexcept {
+  std::int64_t size = rt->runq_size.load(std::memory_order_relaxed);
+  if (size == 0) return nullptr;
+  std::int64_t n = std::min<std::int64_t>(size, size / rt->procs + 1);
+  if (max > 0 && n > max) n = max;
+  n = std::min<std::int64_t>(n, RunQueue::kCapacity / 2);
+  Goroutine* g = globrunq_pop_locked(rt);
+  for (--n; n > 0; --n) {
+    Goroutine* extra = globrunq_pop_locked(rt);
+    if (!p->runq.push(extra)) {  // cannot happen when the queue was empty; be safe
+      extra->sched_link = rt->runq_head;
+      rt->runq_head = extra;
+      if (rt->runq_tail == nullptr) rt->runq_tail = extra;
+      rt->runq_size.store(rt->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  return g;
+}
+
+// runq_put_slow moves half of a full local queue, plus g, to the global queue.
+bool runq_put_slow(Runtime* rt, Processor* p, Goroutine* g) noexcept {
+  Goroutine* batch[RunQueue::kCapacity / 2 + 1];
+  const std::uint32_t n = p->runq.take_half_for_overflow(batch);
+  if (n == 0) return false;
+  batch[n] = g;
+  for (std::uint32_t i = 0; i < n; ++i) batch[i]->sched_link = batch[i + 1];
+  LockGuard l(rt->lock);
+  globrunq_put_batch_locked(rt, batch[0], batch[n], n + 1);
+  return true;
+}
+
+Goroutine* runq_get(Processor* p, bool* inherit) noexcept {
+  Goroutine* next = p->runnext.load(std::memory_order_relaxed);
+  // CAS, not a plain store: a thief may take runnext (last steal pass).
+  if (next != nullptr &&
+      p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire, std::memory_order_relaxed)) {
+    *inherit = true;
+    return next;
+  }
+  *inherit = false;
+  return p->runq.pop();
+}
+
+// runq_steal steals half of p2's queue into p's (p2's runnext too if
+// steal_next). Returns one goroutine to run, or null.
+Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept {
+  const std::uint32_t t = p->runq.tail_for_owner();
+  std::uint32_t n = p2->runq.grab_half(p->runq.slots(), t);
+  if (n == 0) {
+    if (!steal_next) return nullptr;
+    Goroutine* next = p2->runnext.load(std::memory_order_acquire);
+    if (next == nullptr) return nullptr;
+    if (p2->status.load(std::memory_order_relaxed) == PStatus::kRunning) {
+      // The owner is likely about to run it (a channel hand-off takes well
+      // under a microsecond); give it that chance before taking it away,
+      // as Go does: 3 us is ~50x a sync channel operation.
+      usleep(3);
+    }
+    if (!p2->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+      return nullptr;
+    }
+    p->steals.add();
+    return next;
+  }
+  p->steals.add();
+  --n;
+  Goroutine* g = p->runq.slots()[(t + n) % RunQueue::kCapacity].load(std::memory_order_relaxed);
+  if (n > 0) p->runq.publish_stolen(n);
+  return g;
+}
+
+Machine* mget_locked(Runtime* rt) noexcept {
+  Machine* m = rt->midle;
+  if (m == nullptr) return nullptr;
+  rt->midle = m->idle_link;
+  m->idle_link = nullptr;
+  m->on_idle_list = false;
+  --rt->nmidle;
+  return m;
+}
+
+void mput_locked(Runtime* rt, Machine* m) noexcept {
+  m->idle_link = rt->midle;
+  rt->midle = m;
+  m->on_idle_list = true;
+  ++rt->nmidle;
+}
+
+void mremove_locked(Runtime* rt, Machine* m) noexcept {
+  for (Machine** pp = &rt->midle; *pp != nullptr; pp = &(*pp)->idle_link) {
+    if (*pp == m) {
+      *pp = m->idle_link;
+      m->idle_link = nullptr;
+      m->on_idle_list = false;
+      --rt->nmidle;
+      return;
+    }
+  }
+}
+
+void mstart(Machine* m);
+
+void newm(Runtime* rt, Processor* p, bool spinning) {
+  Machine* m;
+  {
+    LockGuard l(rt->lock);
+    rt->allm.push_back(std::make_unique<Machine>(static_cast<int>(rt->allm.size())));
+    m = rt->allm.back().get();
+    m->nextp = p;
+    m->spinning = spinning;
+    m->rng = static_cast<std::uint64_t>(now_ns()) ^ (std::uint64_t{static_cast<unsigned>(m->id)} << 32);
+    rt->mcount.fetch_add(1, std::memory_order_relaxed);
+  }
+  m->thread = std::thread([m] { mstart(m); });
+}
+
+void reset_spinning(Machine* m) noexcept {
+  m->spinning = false;
+  if (g_runtime->nmspinning.fetch_sub(1, std::memory_order_acq_rel) - 1 < 0) {
+    fatal("goro: negative nmspinning");
+  }
+  wakep();
+}
+
+void releasep(Machine* m) noexcept {
+  Processor* p = m->p;
+  m->p = nullptr;
+  p->m.store(nullptr, std::memory_order_relaxed);
+}
+
+// stopm puts m (holding no P) on the idle list and sleeps until startm hands
+// it a P (returns true, m->p set), the deadline passes, or the run exits
+// (false). clear_note = false when the caller cleared the note before
+// publishing itself as the timer sleeper.
+bool stopm(Runtime* rt, Machine* m, std::int64_t deadline, bool clear_note) {
+  {
+    LockGuard l(rt->lock);
+    if (rt->exiting.load(std::memory_order_relaxed)) return false;
+    m->nextp = nullptr;
+    if (clear_note) m->park_note.clear();
+    mput_locked(rt, m);
+  }
+  m->park_note.sleep(deadline);
+  Processor* p;
+  {
+    LockGuard l(rt->lock);
+    if (m->on_idle_list) {
+      // Timed out, or woken for the exit, or by an earlier timer.
+      mremove_locked(rt, m);
+      return false;
+    }
+    // startm took us off the list and set nextp under the lock.
+    p = m->nextp;
+    m->nextp = nullptr;
+  }
+  if (p == nullptr) return false;
+  acquirep(m, p);
+  return true;
+}
+
+// check_all_timers runs the due timers of every P. Returns how many ran.
+int check_all_timers(Runtime* rt) noexcept {
+  std::int64_t now = 0;
+  int ran = 0;
+  for (const auto& p2 : rt->allp) {
+    const std::int64_t when = p2->timer0_when.load(std::memory_order_acquire);
+    if (when == kNoTimer) continue;
+    if (now == 0) now = now_ns();
+    if (when <= now) ran += p2->run_timers(now);
+  }
+  return ran;
+}
+
+Goroutine* steal_work(Runtime* rt, Machine* m, Processor* p) noexcept {
+  constexpr int kStealTries = 4;  // Go's stealTries
+  const int procs = rt->procs;
+  for (int i = 0; i < kStealTries; ++i) {
+    const bool last = i == kStealTries - 1;
+    const std::uint64_t r = splitmix(m->rng);
+    const std::uint32_t start = static_cast<std::uint32_t>(r % static_cast<std::uint64_t>(procs));
+    const std::int32_t stride = rt->steal_strides[(r >> 32) % rt->steal_strides.size()];
+    std::uint32_t pos = start;
+    for (int k = 0; k < procs; ++k, pos = (pos + static_cast<std::uint32_t>(stride)) % static_cast<std::uint32_t>(procs)) {
+      Processor* p2 = rt->allp[pos].get();
+      if (p2 == p) continue;
+      if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+      if (p2->status.load(std::memory_order_relaxed) == PStatus::kIdle) continue;
+      if (Goroutine* g = runq_steal(p, p2, last)) return g;
+    }
+  }
+  return nullptr;
+}
+
+// find_runnable returns the next goroutine for m, or null when the run
+// exits. It may give up m's P and sleep; it returns with a P held.
+Goroutine* find_runnable(Runtime* rt, Machine* m, bool* inherit) {
+top:
+  if (m->p == nullptr) goto idle;
+  {
+    Processor* p = m->p;
+    if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+
+    const std::int64_t t0 = p->timer0_when.load(std::memory_order_relaxed);
+    if (t0 != kNoTimer) {
+      const std::int64_t now = now_ns();
+      if (t0 <= now) p->run_timers(now);
+    }
+
+    // Fairness: every 61st tick, the global queue goes first.
+    if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
+        rt->runq_size.load(std::memory_order_relaxed) > 0) {
+      LockGuard l(rt->lock);
+      if (Goroutine* g = globrunq_get_locked(rt, p, 1)) {
+        *inherit = false;
+        return g;
+      }
+    }
+
+    if (Goroutine* g = runq_get(p, inherit)) return g;
+
+    if (rt->runq_size.load(std::memory_order_relaxed) > 0) {
+      LockGuard l(rt->lock);
+      if (Goroutine* g = globrunq_get_locked(rt, p, 0)) {
+        *inherit = false;
+        return g;
+      }
+    }
+
+    if (check_all_timers(rt) > 0) {
+      if (Goroutine* g = runq_get(p, inherit)) return g;
+    }
+
+    // Steal, if spinning is allowed: at most half the busy Ps have a spinner.
+    if (m->spinning || 2 * rt->nmspinning.load(std::memory_order_relaxed) <
+                           rt->procs - rt->npidle.load(std::memory_order_relaxed)) {
+      if (!m->spinning) {
+        m->spinning = true;
+        rt->nmspinning.fetch_add(1, std::memory_order_acq_rel);
+      }
+      if (Goroutine* g = steal_work(rt, m, p)) {
+        *inherit = false;
+        return g;
+      }
+    }
+
+    // Nothing. Give up the P, re-checking the global queue under the lock.
+    {
+      LockGuard l(rt->lock);
+      if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+      if (Goroutine* g = globrunq_get_locked(rt, p, 0)) {
+        *inherit = false;
+        return g;
+      }
+      releasep(m);
+      pidleput_locked(p);
+    }
+
+    if (m->spinning) {
+      m->spinning = false;
+      if (rt->nmspinning.fetch_sub(1, std::memory_order_seq_cst) - 1 < 0) fatal("goro: negative nmspinning");
+      // The delicate dance: anything made runnable while we spun saw
+      // nmspinning > 0 and did not wake anyone. Look again.
+      bool work = rt->runq_size.load(std::memory_order_seq_cst) > 0;
+      for (const auto& p2 : rt->allp) {
+        if (work) break;
+        work = !p2->runq.empty() || p2->runnext.load(std::memory_order_seq_cst) != nullptr;
+      }
+      if (work) {
+        Processor* np;
+        {
+          LockGuard l(rt->lock);
+          np = pidleget_locked();
+        }
+        if (np != nullptr) {
+          acquirep(m, np);
+          m->spinning = true;
+          rt->nmspinning.fetch_add(1, std::memory_order_acq_rel);
+          goto top;
+        }
+      }
+    }
+  }
+
+idle:
+  // No P. Sleep until handed one; one idle M sleeps only until the next timer.
+  for (;;) {
+    if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+    std::int64_t next = next_timer_when();
+    bool timed = false;
+    m->park_note.clear();
+    if (next != kNoTimer) {
+      Machine* expected = nullptr;
+      if (rt->timer_sleeper.compare_exchange_strong(expected, m, std::memory_order_seq_cst)) {
+        timed = true;
+        rt->timer_sleep_until.store(next, std::memory_order_seq_cst);
+        // A timer armed while we were becoming the sleeper may be earlier.
+        const std::int64_t again = next_timer_when();
+        if (again < next) {
+          next = again;
+          rt->timer_sleep_until.store(next, std::memory_order_seq_cst);
+        }
+      }
+    }
+    if (timed && next <= now_ns()) {
+      // Already due: no sleep, go and run it.
+    } else if (stopm(rt, m, timed ? next : -1, /*clear_note=*/false)) {
+      if (timed) {
+        rt->timer_sleep_until.store(kNoTimer, std::memory_order_seq_cst);
+        rt->timer_sleeper.store(nullptr, std::memory_order_seq_cst);
+        // We leave to run goroutines: another idle M must watch the timers.
+        wakep();
+      }
+      goto top;
+    }
+    if (timed) {
+      rt->timer_sleep_until.store(kNoTimer, std::memory_order_seq_cst);
+      rt->timer_sleeper.store(nullptr, std::memory_order_seq_cst);
+    }
+    if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+    // Woken without a P: a timer is due (or one was armed earlier than our
+    // deadline), or work is queued globally. Take an idle P if there is one.
+    if (next_timer_when() <= now_ns() || rt->runq_size.load(std::memory_order_relaxed) > 0) {
+      Processor* np;
+      {
+        LockGuard l(rt->lock);
+        np = pidleget_locked();
+      }
+      if (np != nullptr) {
+        acquirep(m, np);
+        goto top;
+      }
+    }
+  }
+}
+
+void mstart(Machine* m) {
+  set_current_machine(m);
+  machine_context_init(m);
+  machine_signal_init(m);
+  Processor* p = m->nextp;
+  m->nextp = nullptr;
+  acquirep(m, p);
+  schedule_loop(m);
+  machine_signal_fini(m);
+  machine_context_fini(m);
+  set_current_machine(nullptr);
+  m->exited.store(true, std::memory_order_release);
+}
+
+int procs_from(const Options& options) {
+  if (options.procs < 0 || options.procs > 1024) {
+    throw std::invalid_argument("goro::run: Options::procs must be between 0 and 1024, got " +
+                                std::to_string(options.procs));
+  }
+  if (options.procs > 0) return options.procs;
+  if (const char* env = std::getenv("GOMAXPROCS")) {
+    // As Go: a positive integer is honoured, anything else ignored.
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0) return static_cast<int>(std::min<long>(n, 1024));
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, 1024));
+}
+
+std::size_t stack_size_from(const Options& options) {
+  if (options.stack_size == 0) return kDefaultStackSize;
+  if (options.stack_size > kMaxStackSize) {
+    throw std::invalid_argument("goro::run: Options::stack_size must be at most 1 GiB, got " +
+                                std::to_string(options.stack_size));
+  }
+  return std::max(options.stack_size, kMinStackSize);
+}
+
+DebugSettings parse_gorodebug() {
+  DebugSettings d;
+  const char* env = std::getenv("GORODEBUG");
+  if (env == nullptr) return d;
+  std::string s(env);
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    std::size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    const std::string item = s.substr(pos, comma - pos);
+    const std::size_t eq = item.find('=');
+    if (eq != std::string::npos) {
+      const std::string key = item.substr(0, eq);
+      const int value = std::atoi(item.c_str() + eq + 1);
+      if (key == "schedtrace") d.schedtrace_ms = value > 0 ? value : 0;
+      if (key == "scheddetail") d.scheddetail = value != 0;
+    }
+    pos = comma + 1;
+  }
+  return d;
+}
+
+// Teardown: unwind every goroutine still alive when main returned.
+void unwind_all(Runtime* rt, Machine* m0) {
+  rt->tearing_down = true;
+  if (m0->p == nullptr) {
+    LockGuard l(rt->lock);
+    Processor* p = pidleget_locked();
+    if (p == nullptr) fatal("goro: no P for teardown");
+    m0->p = p;
+    p->m.store(m0, std::memory_order_relaxed);
+    p->status.store(PStatus::kRunning, std::memory_order_relaxed);
+  }
+  for (const auto& p : rt->allp) p->clear_timers();
+
+  std::vector<Goroutine*> todo;
+  for (const auto& p : rt->allp) {
+    if (Goroutine* g = p->runnext.exchange(nullptr)) todo.push_back(g);
+    while (Goroutine* g = p->runq.pop()) todo.push_back(g);
+  }
+  {
+    LockGuard l(rt->lock);
+    while (Goroutine* g = globrunq_pop_locked(rt)) todo.push_back(g);
+  }
+  rt->stacks.for_each_goroutine([&](Goroutine* g) {
+    GStatus expected = GStatus::kWaiting;
+    if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) todo.push_back(g);
+  });
+  g_last_unwound.store(rt->live.load(), std::memory_order_relaxed);
+
+  Processor* p = m0->p;
+  for (Goroutine* g : todo) {
+    g->unwind = true;
+    runq_put(p, g, false);
+  }
+  // Run them until nothing is runnable. Each resumes at its switch point
+  // and unwinds from there (or, never started, destroys its function
+  // object); destructors may ready others, which run here too.
+  for (;;) {
+    bool inherit = false;
+    Goroutine* g = runq_get(p, &inherit);
+    if (g == nullptr) {
+      LockGuard l(rt->lock);
+      g = globrunq_get_locked(rt, p, 0);
+    }
+    if (g == nullptr) break;
+    g->unwind = true;
+    execute(m0, g, false);
+    if (m0->p == nullptr) fatal("goro: teardown lost its P");
+  }
+  const std::int64_t stuck = rt->live.load();
+  if (stuck > 0) {
+    std::fprintf(stderr,
+                 "goro: %" PRId64 " goroutine(s) blocked again while unwinding at the end of run(); "
+                 "their memory is left allocated\n",
+                 stuck);
+    rt->stacks.leak_slabs();
+  }
+}
+
+}  // namespace
+
+Runtime::Runtime(int procs_, std::size_t stack_size) : procs(procs_), stacks(stack_size) {
+  allp.reserve(static_cast<std::size_t>(procs));
+  for (int i = 0; i < procs; ++i) {
+    allp.push_back(std::make_unique<Processor>(i));
+    allp.back()->rng = static_cast<std::uint64_t>(now_ns()) + static_cast<std::uint64_t>(i) * 7919;
+  }
+  for (int i = 1; i <= procs; ++i) {
+    if (std::gcd(i, procs) == 1) steal_strides.push_back(i);
+  }
+}
+
+Runtime::~Runtime() = default;
+
+void runq_put(Processor* p, Goroutine* g, bool next) noexcept {
+  if (next) {
+    g = p->runnext.exchange(g, std::memory_order_acq_rel);
+    if (g == nullptr) return;
+    // The displaced runnext goes to the tail.
+  }
+  while (!p->runq.push(g)) {
+    if (runq_put_slow(g_runtime, p, g)) return;
+  }
+}
+
+void global_runq_put(Goroutine* g) noexcept {
+  Runtime* rt = g_runtime;
+  LockGuard l(rt->lock);
+  globrunq_put_batch_locked(rt, g, g, 1);
+}
+
+void pidleput_locked(Processor* p) noexcept {
+  Runtime* rt = g_runtime;
+  p->status.store(PStatus::kIdle, std::memory_order_release);
+  p->m.store(nullptr, std::memory_order_relaxed);
+  p->idle_link = rt->pidle;
+  rt->pidle = p;
+  rt->npidle.fetch_add(1, std::memory_order_seq_cst);
+}
+
+Processor* pidleget_locked() noexcept {
+  Runtime* rt = g_runtime;
+  Processor* p = rt->pidle;
+  if (p == nullptr) return nullptr;
+  rt->pidle = p->idle_link;
+  p->idle_link = nullptr;
+  rt->npidle.fetch_sub(1, std::memory_order_seq_cst);
+  return p;
+}
+
+void acquirep(Machine* m, Processor* p) noexcept {
+  m->p = p;
+  p->m.store(m, std::memory_order_relaxed);
+  p->status.store(PStatus::kRunning, std::memory_order_release);
+  // seq_cst pairs with sysmon's store of sysmon_deep_sleep and its re-check of npidle.
+  if (g_runtime->sysmon_deep_sleep.load(std::memory_order_seq_cst)) wake_sysmon();
+}
+
+void wakep() noexcept {
+  Runtime* rt = g_runtime;
+  // Only one spinning M is started at a time; it starts the next one when it
+  // finds work (reset_spinning).
+  if (rt->npidle.load(std::memory_order_seq_cst) == 0) return;
+  if (rt->nmspinning.load(std::memory_order_seq_cst) != 0) return;
+  int expected = 0;
+  if (!rt->nmspinning.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+  startm(nullptr, true);
+}
+
+void startm(Processor* p, bool spinning) {
+  Runtime* rt = g_runtime;
+  Machine* m;
+  {
+    LockGuard l(rt->lock);
+    if (rt->exiting.load(std::memory_order_relaxed) || rt->tearing_down) {
+      if (p != nullptr) pidleput_locked(p);
+      if (spinning) rt->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+      return;
+    }
+    if (p == nullptr) {
+      p = pidleget_locked();
+      if (p == nullptr) {
+        if (spinning) rt->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+        return;
+      }
+    }
+    m = mget_locked(rt);
+    if (m != nullptr) {
+      // Set under the lock: stopm reads them after seeing itself off the list.
+      m->nextp = p;
+      m->spinning = spinning;
+    }
+  }
+  if (m != nullptr) {
+    m->park_note.wakeup();
+    return;
+  }
+  newm(rt, p, spinning);
+}
+
+void handoffp(Processor* p) {
+  Runtime* rt = g_runtime;
+  // Local or global work: an M must run it.
+  if (!p->runq.empty() || p->runnext.load(std::memory_order_acquire) != nullptr ||
+      rt->runq_size.load(std::memory_order_relaxed) > 0) {
+    startm(p, false);
+    return;
+  }
+  // No one is spinning or idle: start a spinner to look for work.
+  if (rt->nmspinning.load(std::memory_order_relaxed) + rt->npidle.load(std::memory_order_relaxed) == 0) {
+    int expected = 0;
+    if (rt->nmspinning.compare_exchange_strong(expected, 1)) {
+      startm(p, true);
+      return;
+    }
+  }
+  bool global_work;
+  {
+    LockGuard l(rt->lock);
+    global_work = rt->runq_size.load(std::memory_order_relaxed) > 0 && !rt->exiting.load(std::memory_order_relaxed);
+    if (!global_work) pidleput_locked(p);
+  }
+  if (global_work) {
+    startm(p, false);
+    return;
+  }
+  // Its timers lost their M: make sure the timer sleeper knows.
+  const std::int64_t when = p->timer0_when.load(std::memory_order_acquire);
+  if (when != kNoTimer) wake_timer_sleeper(when);
+}
+
+std::int64_t next_timer_when() noexcept {
+  std::int64_t next = kNoTimer;
+  for (const auto& p : g_runtime->allp) {
+    next = std::min(next, p->timer0_when.load(std::memory_order_seq_cst));
+  }
+  return next;
+}
+
+void wake_timer_sleeper(std::int64_t when) noexcept {
+  Runtime* rt = g_runtime;
+  if (rt == nullptr) return;
+  if (when >= rt->timer_sleep_until.load(std::memory_order_seq_cst)) return;
+  if (Machine* s = rt->timer_sleeper.load(std::memory_order_seq_cst)) {
+    s->park_note.wakeup();
+    return;
+  }
+  // Nobody sleeps on timers: if a P is idle, start an M; it will find the
+  // timer and either run it or become the timer sleeper.
+  wakep();
+}
+
+void begin_exit() {
+  Runtime* rt = g_runtime;
+  rt->exiting.store(true, std::memory_order_seq_cst);
+  {
+    LockGuard l(rt->lock);
+    for (const auto& m : rt->allm) m->park_note.wakeup();
+  }
+  wake_sysmon();
+}
+
+void execute(Machine* m, Goroutine* g, bool inherit_time) {
+  Processor* p = m->p;
+  if (m->spinning) reset_spinning(m);
+  if (!inherit_time) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  p->switches.add();
+  g->m = m;
+  g->started = true;
+  g->preempt.store(false, std::memory_order_relaxed);
+  g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  m->curg.store(g, std::memory_order_relaxed);
+  for (;;) {
+    resume(m, g);
+    // Back on g0. First: did the goroutine overflow its stack?
+    if (g->reason != SwitchReason::kExit &&
+        (static_cast<char*>(g->ctx) < g->stack.lo || !StackPool::canary_intact(g))) {
+      stack_overflow(g);
+    }
+    m->curg.store(nullptr, std::memory_order_relaxed);
+    switch (g->reason) {
+      case SwitchReason::kPark: {
+        // Release: whoever readies g sees its saved context.
+        g->status.store(GStatus::kWaiting, std::memory_order_release);
+        const UnlockFn unlock = g->park_unlock;
+        if (unlock != nullptr && !unlock(g, g->park_arg)) {
+          // Park cancelled: resume at once, keeping the time slice.
+          g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+          m->curg.store(g, std::memory_order_relaxed);
+          continue;
+        }
+        // g may already be running elsewhere: do not touch it.
+        return;
+      }
+      case SwitchReason::kYield:
+        g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+        runq_put(m->p, g, false);
+        return;
+      case SwitchReason::kPreempt:
+        // Go puts preempted goroutines on the global queue, so any P may pick them up.
+        g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+        global_runq_put(g);
+        return;
+      case SwitchReason::kExit:
+        goexit0(m, g);
+        return;
+      case SwitchReason::kBlockingHandoff:
+        // The goroutine left blocking() and found no P: queue it globally;
+        // this M has no P and will stop in find_runnable.
+        g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+        global_runq_put(g);
+        return;
+    }
+  }
+}
+
+void schedule_loop(Machine* m) {
+  Runtime* rt = g_runtime;
+  for (;;) {
+    bool inherit = false;
+    Goroutine* g = find_runnable(rt, m, &inherit);
+    if (g == nullptr) break;
+    execute(m, g, inherit);
+  }
+  if (m->spinning) {
+    m->spinning = false;
+    rt->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  if (m->p != nullptr) {
+    Processor* p = m->p;
+    LockGuard l(rt->lock);
+    releasep(m);
+    pidleput_locked(p);
+  }
+}
+
+// --- outsiders -----------------------------------------------------------
+
+Runtime* external_acquire() noexcept {
+  g_external_refs.fetch_add(1, std::memory_order_seq_cst);
+  Runtime* rt = g_external_runtime.load(std::memory_order_seq_cst);
+  if (rt == nullptr) {
+    g_external_refs.fetch_sub(1, std::memory_order_seq_cst);
+    return nullptr;
+  }
+  return rt;
+}
+
+void external_release() noexcept { g_external_refs.fetch_sub(1, std::memory_order_seq_cst); }
+
+void external_open(Runtime* rt) noexcept { g_external_runtime.store(rt, std::memory_order_seq_cst); }
+
+void external_close_and_drain() noexcept {
+  g_external_runtime.store(nullptr, std::memory_order_seq_cst);
+  while (g_external_refs.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+}
+
+}  // namespace goro::rt
+
+namespace goro {
+
+using namespace goro::rt;
+
+namespace detail {
+
+int run_main(InvokeFn main, void* arg, const Options& options) {
+  if (current_machine() != nullptr) {
+    throw std::logic_error("goro::run: called from inside a goroutine (a run is already active)");
+  }
+  const int procs = procs_from(options);
+  const std::size_t stack_size = stack_size_from(options);
+  bool expected = false;
+  if (!g_run_active.compare_exchange_strong(expected, true)) {
+    throw std::logic_error("goro::run: another run() is already active in this process");
+  }
+
+  auto* rt = new Runtime(procs, stack_size);
+  rt->debug = parse_gorodebug();
+  rt->start_ns = now_ns();
+  rt->coarse_now.store(rt->start_ns, std::memory_order_relaxed);
+  g_runtime = rt;
+  rt->goid_gen.store(1, std::memory_order_relaxed);  // main is goroutine 1
+  for (int i = procs - 1; i >= 0; --i) {
+    LockGuard l(rt->lock);
+    pidleput_locked(rt->allp[static_cast<std::size_t>(i)].get());
+  }
+
+  // M0 is the thread that called run().
+  rt->allm.push_back(std::make_unique<Machine>(0));
+  Machine* m0 = rt->allm.back().get();
+  m0->is_m0 = true;
+  m0->rng = static_cast<std::uint64_t>(rt->start_ns);
+  rt->mcount.store(1, std::memory_order_relaxed);
+  set_current_machine(m0);
+  machine_context_init(m0);
+  install_signal_handlers();
+  machine_signal_init(m0);
+  {
+    LockGuard l(rt->lock);
+    m0->p = pidleget_locked();
+  }
+  acquirep(m0, m0->p);
+
+  // Goroutine 1 runs main. Built by hand: no wakep before main even starts.
+  struct MainFn {
+    InvokeFn invoke;
+    void* arg;
+    void operator()() const { invoke(arg); }
+  };
+  const SpawnSlot slot = spawn_reserve(sizeof(MainFn), alignof(MainFn), SourceLocation::current());
+  ::new (slot.storage) MainFn{main, arg};
+  Goroutine* g1 = slot.g;
+  g1->invoke = [](void* p) { (*static_cast<MainFn*>(p))(); };
+  g1->destroy = [](void* p) noexcept { static_cast<MainFn*>(p)->~MainFn(); };
+  g1->file.store("goro::run", std::memory_order_relaxed);
+  g1->line.store(0, std::memory_order_relaxed);
+  g1->function.store("main", std::memory_order_relaxed);
+  prepare_context(g1, reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(slot.storage) & ~std::uintptr_t{63}));
+  g1->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  rt->live.store(1, std::memory_order_relaxed);
+  m0->p->created.add();
+  runq_put(m0->p, g1, false);
+
+  external_open(rt);
+  rt->sysmon_thread = std::thread([rt] { sysmon_main(rt); });
+
+  schedule_loop(m0);
+
+  // main returned. Wait for the other Ms to leave their scheduler loops.
+  const std::int64_t wait_start = now_ns();
+  bool warned = false;
+  for (;;) {
+    std::vector<Machine*> ms;
+    {
+      LockGuard l(rt->lock);
+      for (const auto& m : rt->allm) {
+        if (!m->is_m0 && m->thread.joinable()) ms.push_back(m.get());
+      }
+    }
+    if (ms.empty()) break;
+    for (Machine* m : ms) {
+      while (!m->exited.load(std::memory_order_acquire)) {
+        // A thread inside blocking() (or a goroutine running without
+        // runtime calls) keeps run() waiting: say so, do not hang silently.
+        if (!warned && now_ns() - wait_start > 1000000000) {
+          std::fprintf(stderr,
+                       "goro: run() is waiting for goroutines still inside blocking() calls "
+                       "or running without runtime calls\n");
+          warned = true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      m->thread.join();
+    }
+  }
+  rt->sysmon_stop.store(true, std::memory_order_seq_cst);
+  wake_sysmon();
+  rt->sysmon_thread.join();
+  external_close_and_drain();
+
+  unwind_all(rt, m0);
+
+  machine_signal_fini(m0);
+  remove_signal_handlers();
+  machine_context_fini(m0);
+  set_current_machine(nullptr);
+  g_runtime = nullptr;
+  delete rt;
+  g_run_active.store(false, std::memory_order_seq_cst);
+  return 0;
+}
+
+}  // namespace detail
+
+std::int64_t num_goroutine() noexcept {
+  if (current_machine() != nullptr && g_runtime != nullptr) return g_runtime->live.load(std::memory_order_relaxed);
+  ExternalRef ref;
+  return ref ? ref.get()->live.load(std::memory_order_relaxed) : 0;
+}
+
+int gomaxprocs() noexcept {
+  if (current_machine() != nullptr && g_runtime != nullptr) return g_runtime->procs;
+  ExternalRef ref;
+  return ref ? ref.get()->procs : 0;
+}
+
+std::int64_t last_run_unwound() noexcept { return g_last_unwound.load(std::memory_order_relaxed); }
+
+}  // namespace goro

@@ -1,0 +1,142 @@
+// scheduler.hpp: the process-wide scheduler state of one run() (Go's
+// schedt) and the functions the runtime's files share. See scheduler.cpp for
+// the design essay.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "goroutine.hpp"
+#include "lock.hpp"
+#include "machine.hpp"
+#include "processor.hpp"
+#include "stack_pool.hpp"
+
+namespace goro::rt {
+
+struct DebugSettings {
+  int schedtrace_ms = 0;      // GORODEBUG=schedtrace=N
+  bool scheddetail = false;   // GORODEBUG=scheddetail=1
+};
+
+struct Runtime {
+  Runtime(int procs, std::size_t stack_size);
+  ~Runtime();
+
+  const int procs;
+  std::vector<std::unique_ptr<Processor>> allp;
+  std::vector<std::int32_t> steal_strides;  // numbers coprime with procs (random steal order)
+  StackPool stacks;
+
+  // lock is the scheduler lock (Go's sched.lock). It guards the idle M and
+  // idle P lists, the global run queue and the M list.
+  Lock lock;
+  Machine* midle = nullptr;  // idle Ms
+  int nmidle = 0;
+  std::vector<std::unique_ptr<Machine>> allm;
+  std::atomic<int> mcount{0};
+  Processor* pidle = nullptr;  // idle Ps
+  // npidle and nmspinning are changed under lock (npidle) or atomically
+  // (nmspinning) and read lock-free by wakep().
+  std::atomic<int> npidle{0};
+  std::atomic<int> nmspinning{0};
+  Goroutine* runq_head = nullptr;  // global run queue (under lock)
+  Goroutine* runq_tail = nullptr;
+  std::atomic<std::int64_t> runq_size{0};  // written under lock, read lock-free
+
+  // Goroutine ids: main is 1; Ps take batches of kGoidBatch from goid_gen.
+  std::atomic<std::uint64_t> goid_gen{2};
+
+  // live is num_goroutine(): one counter, on its own cache line, so the
+  // value is exact at all times (spawn adds, exit subtracts).
+  alignas(64) std::atomic<std::int64_t> live{0};
+  alignas(64) std::atomic<bool> exiting{false};
+  bool tearing_down = false;  // teardown thread only
+
+  // The timer sleeper: the one idle M that sleeps until the earliest timer.
+  std::atomic<Machine*> timer_sleeper{nullptr};
+  std::atomic<std::int64_t> timer_sleep_until{kNoTimer};
+
+  // sysmon
+  std::thread sysmon_thread;
+  Note sysmon_note;
+  std::atomic<bool> sysmon_stop{false};
+  std::atomic<bool> sysmon_deep_sleep{false};
+  Counter handoffs;          // written by sysmon only
+  Counter preempt_requests;  // likewise
+  Counter hogs;              // likewise
+  // coarse_now is a clock sysmon refreshes every tick (<= 10 ms stale while
+  // any P runs): cheap timestamps for wait_since.
+  std::atomic<std::int64_t> coarse_now{0};
+
+  std::int64_t start_ns = 0;
+  DebugSettings debug;
+};
+
+// The active runtime (null outside run()). Set before any M starts and
+// cleared after all have stopped, so code on an M may read it plainly.
+extern Runtime* g_runtime;
+
+inline constexpr int kGFreeLocalMax = 64;  // Go's gfput threshold
+inline constexpr int kGFreeBatch = 32;     // moved to/from the global cache at once
+inline constexpr std::uint64_t kGoidBatch = 16;  // Go's _GoidCacheBatch
+
+// --- scheduler.cpp -------------------------------------------------------
+void schedule_loop(Machine* m);
+void execute(Machine* m, Goroutine* g, bool inherit_time);
+void runq_put(Processor* p, Goroutine* g, bool next) noexcept;
+void global_runq_put(Goroutine* g) noexcept;  // takes the lock
+void wakep() noexcept;
+void startm(Processor* p, bool spinning);
+void handoffp(Processor* p);
+void acquirep(Machine* m, Processor* p) noexcept;
+Processor* pidleget_locked() noexcept;
+void pidleput_locked(Processor* p) noexcept;
+void wake_timer_sleeper(std::int64_t when) noexcept;
+void begin_exit();
+std::int64_t next_timer_when() noexcept;
+
+// --- goroutine.cpp -------------------------------------------------------
+void goexit0(Machine* m, Goroutine* g);
+[[noreturn]] void fatal(const char* msg) noexcept;
+[[noreturn]] void stack_overflow(Goroutine* g) noexcept;
+void ready_from_scheduler(Goroutine* g) noexcept;
+Goroutine* gfget(Processor* p);
+void gfput(Processor* p, Goroutine* g) noexcept;
+
+// --- context.cpp: the only user of Boost.Context ---------------------------
+// resume switches from g0 into g; returns when g switches back.
+void resume(Machine* m, Goroutine* g) noexcept;
+// suspend switches from the running goroutine g to its M's g0; returns when
+// g is resumed, with the M that resumed it.
+Machine* suspend(Goroutine* g) noexcept;
+// prepare_context builds g's initial context below `sp`.
+void prepare_context(Goroutine* g, char* sp) noexcept;
+// context_destroyed frees per-context sanitizer state after g's last switch.
+void context_destroyed(Goroutine* g) noexcept;
+// machine_context_init/fini set up g0's sanitizer state on the M's thread.
+void machine_context_init(Machine* m) noexcept;
+void machine_context_fini(Machine* m) noexcept;
+
+// --- sysmon.cpp ----------------------------------------------------------
+void sysmon_main(Runtime* rt);
+void wake_sysmon() noexcept;
+
+// --- introspect.cpp -----------------------------------------------------
+// dump_all_goroutines_to_stderr writes every live goroutine but `skip`,
+// at most `max` of them (panic and fatal paths).
+void dump_all_goroutines_to_stderr(Goroutine* skip, int max) noexcept;
+
+// --- signals.cpp ---------------------------------------------------------
+void install_signal_handlers();
+void remove_signal_handlers();
+void machine_signal_init(Machine* m);
+void machine_signal_fini(Machine* m);
+
+std::int64_t now_ns() noexcept;
+
+}  // namespace goro::rt

@@ -1,0 +1,128 @@
+// signals.cpp: turning a fault on a guard page into a stack-overflow report.
+//
+// A goroutine that overflows into its guard page faults (SIGSEGV). Each M
+// has an alternate signal stack (the faulting stack is unusable); the
+// handler checks whether the address lies in the running goroutine's guard
+// page or just below its stack and, if so, prints the goroutine's id,
+// creation site and stack size and aborts. Any other fault goes to the
+// handler that was installed before us (or the default action): we restore
+// it and return, so the fault repeats and reaches it.
+//
+// Under ASan and TSan the sanitizers own SIGSEGV; we install nothing and the
+// canary/stack-pointer check at every switch remains.
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+#include "sanitizers.hpp"
+#include "scheduler.hpp"
+
+namespace goro::rt {
+namespace {
+
+constexpr std::size_t kAltStackSize = 64 * 1024;
+// A frame bigger than the guard page can jump over it; faults this far below
+// the stack are still blamed on the goroutine.
+constexpr std::size_t kOverflowReach = 1 << 20;
+
+struct sigaction g_old_segv;
+struct sigaction g_old_bus;
+bool g_installed = false;
+
+// Async-signal-safe output.
+void put(const char* s) noexcept { (void)!write(2, s, strlen(s)); }
+void put_u64(std::uint64_t v) noexcept {
+  char buf[24];
+  int i = sizeof buf;
+  buf[--i] = '\0';
+  do {
+    buf[--i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && i > 0);
+  put(buf + i);
+}
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  Machine* m = current_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g != nullptr && !g->is_thread) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
+    const auto lo = reinterpret_cast<std::uintptr_t>(g->stack.lo);
+    if (addr < lo && addr + kOverflowReach >= lo) {
+      put("runtime: goroutine ");
+      put_u64(g->id.load(std::memory_order_relaxed));
+      put(" stack exceeds its ");
+      put_u64(static_cast<std::uint64_t>(g->stack.hi - g->stack.lo));
+      put("-byte limit (created at ");
+      const char* file = g->file.load(std::memory_order_relaxed);
+      put(file != nullptr ? file : "?");
+      put(":");
+      put_u64(g->line.load(std::memory_order_relaxed));
+      put(")\nfatal error: stack overflow\n");
+      signal(SIGABRT, SIG_DFL);
+      abort();
+    }
+  }
+  // Not ours: hand it to whoever was there before.
+  const struct sigaction& old = sig == SIGBUS ? g_old_bus : g_old_segv;
+  if ((old.sa_flags & SA_SIGINFO) != 0 && old.sa_sigaction != nullptr) {
+    old.sa_sigaction(sig, info, uctx);
+    return;
+  }
+  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != nullptr) {
+    old.sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL);  // return and fault again, this time fatally
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+  if (kUnderSanitizer) return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = &on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &g_old_segv);
+  sigaction(SIGBUS, &sa, &g_old_bus);
+  g_installed = true;
+}
+
+void remove_signal_handlers() {
+  if (!g_installed) return;
+  sigaction(SIGSEGV, &g_old_segv, nullptr);
+  sigaction(SIGBUS, &g_old_bus, nullptr);
+  g_installed = false;
+}
+
+void machine_signal_init(Machine* m) {
+  if (kUnderSanitizer) return;
+  void* mem = mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return;
+  stack_t ss;
+  ss.ss_sp = mem;
+  ss.ss_size = kAltStackSize;
+  ss.ss_flags = 0;
+  if (sigaltstack(&ss, nullptr) != 0) {
+    munmap(mem, kAltStackSize);
+    return;
+  }
+  m->sigaltstack_mem = mem;
+}
+
+void machine_signal_fini(Machine* m) {
+  if (m->sigaltstack_mem == nullptr) return;
+  stack_t ss;
+  memset(&ss, 0, sizeof ss);
+  ss.ss_flags = SS_DISABLE;
+  sigaltstack(&ss, nullptr);
+  munmap(m->sigaltstack_mem, kAltStackSize);
+  m->sigaltstack_mem = nullptr;
+}
+
+}  // namespace goro::rt

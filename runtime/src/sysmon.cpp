@@ -1,0 +1,177 @@
+// sysmon.cpp: the system monitor, a thread of its own that holds no P (Go's
+// sysmon).
+//
+// Every tick it:
+//   1. retakes Ps from Ms stuck in blocking(): a P that has been in the same
+//      blocking call for at least one tick (>= 20 us) is handed to another M
+//      (handoffp), so the other goroutines keep running. Go's exception
+//      applies: a P with an empty run queue is left alone for up to 10 ms
+//      when other Ps are idle or spinning (they can take any new work);
+//   2. flags goroutines that have run for 10 ms without a scheduling round
+//      (the P's schedtick has not moved): they yield at their next runtime
+//      call. One still running 10 ms after being flagged made no runtime
+//      call at all: a hog, counted in sched_stats(). goro cannot preempt
+//      such a loop (no async preemption: a signal could land in the middle
+//      of malloc or a lock); see docs/design.md;
+//   3. refreshes the coarse clock used for wait times in dumps;
+//   4. prints the schedtrace (GORODEBUG=schedtrace=X);
+//   5. scavenges stacks (returns the memory of long-unused free stacks);
+//   6. wakes an M if a timer is overdue (a P held by a hog cannot run it).
+// Tick: 20 us while things happen, doubling after 1 ms of quiet up to 10 ms
+// (Go's values). With every P idle, no blocking call and nothing to
+// scavenge, it sleeps until a P starts running again: an idle process
+// costs no CPU.
+#include <algorithm>
+#include <vector>
+
+#include "scheduler.hpp"
+
+namespace goro::rt {
+
+void schedtrace(Runtime* rt, bool detailed);  // introspect.cpp
+
+namespace {
+
+constexpr std::int64_t kForcePreemptNs = 10'000'000;  // Go's forcePreemptNS
+constexpr std::int64_t kMinDelayNs = 20'000;
+constexpr std::int64_t kMaxDelayNs = 10'000'000;
+constexpr std::int64_t kScavengePeriodNs = 250'000'000;
+constexpr std::int64_t kScavengeBatch = 1 << 18;
+
+struct PWatch {
+  std::uint32_t schedtick = 0;
+  std::int64_t schedwhen = 0;
+  std::uint32_t syscalltick = 0;
+  std::int64_t syscallwhen = 0;
+  bool flagged = false;
+  std::int64_t flagged_at = 0;
+  bool hog = false;
+};
+
+int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now) {
+  int n = 0;
+  for (std::size_t i = 0; i < rt->allp.size(); ++i) {
+    Processor* p = rt->allp[i].get();
+    PWatch& w = watch[i];
+    const PStatus s = p->status.load(std::memory_order_acquire);
+    if (s == PStatus::kRunning || s == PStatus::kSyscall) {
+      const std::uint32_t t = p->schedtick.load(std::memory_order_relaxed);
+      if (w.schedtick != t) {
+        w.schedtick = t;
+        w.schedwhen = now;
+        w.flagged = false;
+        w.hog = false;
+      } else if (s == PStatus::kRunning && w.schedwhen + kForcePreemptNs <= now) {
+        Machine* m = p->m.load(std::memory_order_relaxed);
+        Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+        if (g != nullptr) {
+          if (!w.flagged) {
+            g->preempt.store(true, std::memory_order_relaxed);
+            rt->preempt_requests.add();
+            w.flagged = true;
+            w.flagged_at = now;
+          } else if (!w.hog && now - w.flagged_at >= kForcePreemptNs) {
+            rt->hogs.add();
+            w.hog = true;
+          }
+        }
+      }
+    }
+    if (s != PStatus::kSyscall) continue;
+    const std::uint32_t t = p->syscalltick.load(std::memory_order_relaxed);
+    if (w.syscalltick != t) {
+      w.syscalltick = t;
+      w.syscallwhen = now;
+      continue;
+    }
+    // In the same blocking call since at least our previous tick.
+    if (p->runq.empty() && p->runnext.load(std::memory_order_relaxed) == nullptr &&
+        rt->nmspinning.load(std::memory_order_relaxed) + rt->npidle.load(std::memory_order_relaxed) > 0 &&
+        w.syscallwhen + kForcePreemptNs > now) {
+      continue;
+    }
+    PStatus expected = PStatus::kSyscall;
+    if (p->status.compare_exchange_strong(expected, PStatus::kIdle, std::memory_order_acq_rel)) {
+      rt->handoffs.add();
+      ++n;
+      handoffp(p);
+    }
+  }
+  return n;
+}
+
+bool any_blocked(Runtime* rt) {
+  for (const auto& p : rt->allp) {
+    if (p->status.load(std::memory_order_relaxed) == PStatus::kSyscall) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void wake_sysmon() noexcept {
+  if (g_runtime != nullptr) g_runtime->sysmon_note.wakeup();
+}
+
+void sysmon_main(Runtime* rt) {
+  std::vector<PWatch> watch(rt->allp.size());
+  std::int64_t delay = kMinDelayNs;
+  int idle = 0;
+  std::int64_t last_trace = rt->start_ns;
+  std::int64_t last_scavenge = rt->start_ns;
+  const std::int64_t trace_ns = std::int64_t{rt->debug.schedtrace_ms} * 1'000'000;
+  while (!rt->sysmon_stop.load(std::memory_order_acquire)) {
+    if (idle == 0) {
+      delay = kMinDelayNs;
+    } else if (idle > 50) {
+      delay = std::min(delay * 2, kMaxDelayNs);
+    }
+    rt->sysmon_note.clear();
+    if (rt->sysmon_stop.load(std::memory_order_acquire)) break;
+    rt->sysmon_note.sleep(now_ns() + delay);
+    std::int64_t now = now_ns();
+    rt->coarse_now.store(now, std::memory_order_relaxed);
+
+    // Nothing runs: sleep until a P starts (acquirep wakes us), unless there
+    // is a schedtrace to print or memory to give back.
+    if (trace_ns == 0 && rt->npidle.load(std::memory_order_seq_cst) == rt->procs && !any_blocked(rt)) {
+      if (rt->stacks.scavenge_pending()) {
+        if (now - last_scavenge >= kScavengePeriodNs) {
+          rt->stacks.scavenge(INT64_MAX);
+          last_scavenge = now;
+        }
+        delay = kScavengePeriodNs / 4;
+        idle = 1;
+        continue;
+      }
+      rt->sysmon_note.clear();
+      rt->sysmon_deep_sleep.store(true, std::memory_order_seq_cst);
+      if (rt->npidle.load(std::memory_order_seq_cst) == rt->procs && !rt->sysmon_stop.load()) {
+        rt->sysmon_note.sleep();
+      }
+      rt->sysmon_deep_sleep.store(false, std::memory_order_seq_cst);
+      now = now_ns();
+      rt->coarse_now.store(now, std::memory_order_relaxed);
+      idle = 0;
+      continue;
+    }
+
+    if (retake(rt, watch, now) > 0) {
+      idle = 0;
+    } else {
+      ++idle;
+    }
+    if (trace_ns > 0 && now - last_trace >= trace_ns) {
+      schedtrace(rt, rt->debug.scheddetail);
+      last_trace = now;
+    }
+    if (now - last_scavenge >= kScavengePeriodNs) {
+      rt->stacks.scavenge(kScavengeBatch);
+      last_scavenge = now;
+    }
+    const std::int64_t next = next_timer_when();
+    if (next != kNoTimer && next + 1'000'000 < now) wake_timer_sleeper(next);
+  }
+}
+
+}  // namespace goro::rt
