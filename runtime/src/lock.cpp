@@ -1,9 +1,9 @@
 // lock.cpp: slow paths of Lock and Note (see lock.hpp).
-#include "lock.hpp"
+#include "goro/detail/lock.hpp"
 
 #include <sched.h>
 
-namespace goro::rt {
+namespace goro::detail {
 
 void Lock::lock_slow() noexcept {
   // Spin briefly: critical sections under these locks are a few dozen
@@ -45,4 +45,4 @@ bool Note::sleep(std::int64_t deadline_ns) noexcept {
   }
 }
 
-}  // namespace goro::rt
+}  // namespace goro::detail

@@ -54,6 +54,7 @@ class TimerAccess {
   static std::atomic<rt::Processor*>& heap(RuntimeTimer* t) { return t->heap_; }
   static RuntimeTimer::Callback callback(RuntimeTimer* t) { return t->callback_; }
   static void* arg(RuntimeTimer* t) { return t->arg_; }
+  static RuntimeTimer::DropFn drop(RuntimeTimer* t) { return t->drop_; }
 };
 
 }  // namespace goro
@@ -175,13 +176,19 @@ int Processor::run_timers(std::int64_t now) noexcept {
 }
 
 void Processor::clear_timers() noexcept {
-  LockGuard l(timer_lock);
-  for (RuntimeTimer* t : timers) {
-    TA::index(t) = -1;
-    TA::heap(t).store(nullptr, std::memory_order_release);
+  std::vector<RuntimeTimer*> dropped;
+  {
+    LockGuard l(timer_lock);
+    for (RuntimeTimer* t : timers) {
+      TA::index(t) = -1;
+      TA::heap(t).store(nullptr, std::memory_order_release);
+    }
+    dropped.swap(timers);
+    update_timer0();
   }
-  timers.clear();
-  update_timer0();
+  for (RuntimeTimer* t : dropped) {
+    if (RuntimeTimer::DropFn drop = TA::drop(t)) drop(TA::arg(t));
+  }
 }
 
 std::int64_t Processor::timer_count() noexcept {

@@ -28,8 +28,13 @@ class RuntimeTimer {
   // time it fired. It must be short and must not block or park; it may call
   // ready(), start other timers, or restart its own timer.
   using Callback = void (*)(void* arg, std::int64_t now_ns);
+  // DropFn, if given, is called instead of the callback when the timer is
+  // still pending at the end of run() (teardown discards every timer), so
+  // an owner that frees itself in the callback is freed either way.
+  using DropFn = void (*)(void* arg);
 
-  RuntimeTimer(Callback callback, void* arg) noexcept : callback_(callback), arg_(arg) {}
+  RuntimeTimer(Callback callback, void* arg, DropFn drop = nullptr) noexcept
+      : callback_(callback), drop_(drop), arg_(arg) {}
   // The destructor stops the timer (see stop()).
   ~RuntimeTimer() { stop(); }
   RuntimeTimer(const RuntimeTimer&) = delete;
@@ -56,6 +61,7 @@ class RuntimeTimer {
   bool stop_locked_in(rt::Runtime* rt) noexcept;  // stop() with the runtime pinned
 
   Callback callback_;
+  DropFn drop_;
   void* arg_;
   std::int64_t when_ = 0;    // written under the owning heap's lock
   std::int64_t period_ = 0;  // likewise

@@ -1,0 +1,230 @@
+// Chan<T>: Go's channels.
+//
+//   goro::Chan<int> ch(16);          // make(chan int, 16); Chan<int>(0) or (): see below
+//   goro::go([ch]() mutable { for (int i = 0; i < 3; ++i) ch.send(i); ch.close(); });
+//   for (int v : ch) use(v);         // for v := range ch
+//
+// A Chan is a handle: copies refer to the same channel, which lives while
+// any handle does. The default-constructed Chan is Go's nil channel: send and
+// receive block forever, close panics. Chan(0) is unbuffered: a send
+// completes only when a receiver takes the value.
+//
+// Everything parks the caller (a goroutine, or a plain thread through the
+// same seam), never spins. A sender that finds a receiver waiting hands the
+// value straight to it and readies it (no trip through the buffer). Blocked
+// senders and receivers are served in FIFO order.
+//
+// Memory ordering (Go's memory model): a send happens before the
+// corresponding receive completes; the close of a channel happens before a
+// receive that returns because the channel is closed; for an unbuffered
+// channel, a receive happens before the corresponding send completes.
+//
+// The value type may be move-only (Chan<std::unique_ptr<X>>) or empty
+// (Chan<goro::Unit>, Go's chan struct{}).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "goro/detail/lock.hpp"
+#include "goro/park.hpp"
+#include "goro/runtime.hpp"
+
+namespace goro {
+
+// Unit is the empty value: Chan<Unit> is Go's chan struct{}.
+struct Unit {
+  friend constexpr bool operator==(Unit, Unit) noexcept { return true; }
+};
+
+namespace detail {
+
+// ElemOps is how the type-erased core moves values of the element type:
+// into a buffer slot, into a receiver's std::optional<T>, and destroys them.
+struct ElemOps {
+  void (*move_to_slot)(void* slot, void* src);
+  void (*move_to_result)(void* result, void* src);  // result: std::optional<T>*
+  void (*destroy)(void* slot) noexcept;
+  std::size_t size;
+  std::size_t align;
+};
+
+template <class T>
+inline constexpr ElemOps elem_ops = {
+    [](void* slot, void* src) { ::new (slot) T(std::move(*static_cast<T*>(src))); },
+    [](void* result, void* src) { static_cast<std::optional<T>*>(result)->emplace(std::move(*static_cast<T*>(src))); },
+    [](void* slot) noexcept { static_cast<T*>(slot)->~T(); },
+    sizeof(T),
+    alignof(T),
+};
+
+class ChanBase;
+struct SelectState;
+
+// ChanWaiter is a blocked channel operation (Go's sudog). It lives on the
+// blocked party's stack and is linked into the channel's wait queue.
+struct ChanWaiter {
+  Goroutine* g = nullptr;
+  void* elem = nullptr;           // send: T* (source); receive: std::optional<T>* (destination)
+  ChanWaiter* next = nullptr;
+  ChanWaiter* prev = nullptr;
+  bool queued = false;            // linked into a wait queue (under the channel's lock)
+  bool success = false;           // completed by a peer; false when woken by close
+  SelectState* sel = nullptr;     // non-null for a select's waiter
+  std::uint32_t case_index = 0;   // the select case it stands for
+  ChanBase* chan = nullptr;
+};
+
+// WaitQueue is a FIFO of waiters, under the channel's lock. `first` is also
+// read without the lock by the non-blocking fast paths (an atomic).
+struct WaitQueue {
+  std::atomic<ChanWaiter*> first{nullptr};
+  ChanWaiter* last = nullptr;
+
+  bool empty() const noexcept { return first.load(std::memory_order_relaxed) == nullptr; }
+  void push(ChanWaiter* w) noexcept;
+  void remove(ChanWaiter* w) noexcept;
+  // dequeue pops the first waiter that may still be woken (a select waiter
+  // whose select was already won elsewhere is dropped). Null if none.
+  ChanWaiter* dequeue() noexcept;
+};
+
+// ChanBase is the channel itself (Go's hchan); Chan<T> is a typed handle.
+class ChanBase {
+ public:
+  ChanBase(std::size_t capacity, const ElemOps* ops, void* buffer) noexcept
+      : ops_(ops), cap_(capacity), buf_(buffer) {}
+
+  std::atomic<long> refs{1};
+  Lock lock;  // guards everything below except what is atomic
+  const ElemOps* const ops_;
+  const std::size_t cap_;
+  std::atomic<std::size_t> count{0};  // written under lock; read racily by size()
+  std::size_t sendx = 0;
+  std::size_t recvx = 0;
+  std::atomic<bool> closed{false};  // written under lock
+  WaitQueue recvq;
+  WaitQueue sendq;
+  void* const buf_;
+
+  void* slot(std::size_t i) const noexcept { return static_cast<char*>(buf_) + i * ops_->size; }
+};
+
+ChanBase* chan_make(std::size_t capacity, const ElemOps* ops);
+void chan_retain(ChanBase* c) noexcept;
+void chan_release(ChanBase* c) noexcept;
+// chan_send blocks until the value at src is taken (or buffered). Panics on a
+// closed channel. c == null (nil channel) blocks forever.
+void chan_send(ChanBase* c, void* src);
+// chan_try_send: false if the send would block. Panics on a closed channel.
+bool chan_try_send(ChanBase* c, void* src);
+// chan_recv blocks until a value is moved into *result (true) or the
+// channel is closed and drained (false, *result untouched).
+bool chan_recv(ChanBase* c, void* result);
+// chan_try_recv: 0 would block, 1 received into *result, 2 closed and drained.
+int chan_try_recv(ChanBase* c, void* result);
+void chan_close(ChanBase* c);
+
+}  // namespace detail
+
+template <class T>
+class Chan {
+ public:
+  using value_type = T;
+
+  // Chan() is the nil channel.
+  Chan() noexcept = default;
+  // Chan(capacity): make(chan T, capacity); 0 = unbuffered.
+  explicit Chan(std::size_t capacity) : c_(detail::chan_make(capacity, &detail::elem_ops<T>)) {}
+
+  Chan(const Chan& other) noexcept : c_(other.c_) {
+    if (c_ != nullptr) detail::chan_retain(c_);
+  }
+  Chan(Chan&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
+  Chan& operator=(const Chan& other) noexcept {
+    Chan(other).swap(*this);
+    return *this;
+  }
+  Chan& operator=(Chan&& other) noexcept {
+    Chan(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~Chan() {
+    if (c_ != nullptr) detail::chan_release(c_);
+  }
+  void swap(Chan& other) noexcept { std::swap(c_, other.c_); }
+
+  // send: ch <- v. Parks until a receiver takes v or it is buffered.
+  // Throws Panic("send on closed channel").
+  void send(T v) { detail::chan_send(c_, &v); }
+
+  // recv: v, ok := <-ch. nullopt once the channel is closed and drained.
+  std::optional<T> recv() {
+    std::optional<T> result;
+    detail::chan_recv(c_, &result);
+    return result;
+  }
+
+  // try_send: select { case ch <- v: return true; default: return false }.
+  // Throws Panic("send on closed channel"), as Go's select does.
+  bool try_send(T v) { return detail::chan_try_send(c_, &v); }
+
+  // try_recv: a value if one is ready now; nullopt if none is (or the
+  // channel is closed and drained: see closed()).
+  std::optional<T> try_recv() {
+    std::optional<T> result;
+    detail::chan_try_recv(c_, &result);
+    return result;
+  }
+
+  // close: close(ch). Throws Panic("close of closed channel") /
+  // Panic("close of nil channel"). Values already buffered are still delivered.
+  void close() { detail::chan_close(c_); }
+
+  std::size_t size() const noexcept { return c_ != nullptr ? c_->count.load(std::memory_order_relaxed) : 0; }
+  std::size_t capacity() const noexcept { return c_ != nullptr ? c_->cap_ : 0; }
+  bool closed() const noexcept { return c_ != nullptr && c_->closed.load(std::memory_order_acquire); }
+  bool is_nil() const noexcept { return c_ == nullptr; }
+
+  // Handles compare equal when they refer to the same channel (Go's ==).
+  friend bool operator==(const Chan& a, const Chan& b) noexcept { return a.c_ == b.c_; }
+
+  // Range-for receives until the channel is closed and drained.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using pointer = T*;
+    using reference = T&;
+    iterator() = default;
+    explicit iterator(Chan* ch) : ch_(ch), cur_(ch->recv()) {}
+    T& operator*() { return *cur_; }
+    T* operator->() { return &*cur_; }
+    iterator& operator++() {
+      cur_ = ch_->recv();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return !it.cur_.has_value(); }
+
+   private:
+    Chan* ch_ = nullptr;
+    std::optional<T> cur_;
+  };
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // core: the type-erased channel (for select and other primitives).
+  detail::ChanBase* core() const noexcept { return c_; }
+
+ private:
+  detail::ChanBase* c_ = nullptr;
+};
+
+}  // namespace goro

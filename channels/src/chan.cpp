@@ -1,0 +1,315 @@
+// chan.cpp: channels (Go's chan.go).
+//
+// A channel is a lock, a ring buffer of `cap` slots, and two FIFO queues of
+// parked parties: receivers waiting for a value (recvq) and senders waiting
+// for room or a receiver (sendq). Each queue entry is a ChanWaiter on the
+// parked party's own stack (Go's sudog), holding where its value is (a
+// sender) or goes (a receiver).
+//
+// Invariants (under the lock):
+//   - at least one of recvq, sendq is empty;
+//   - recvq non-empty => the buffer is empty (count == 0);
+//   - sendq non-empty => the buffer is full (count == cap; for an
+//     unbuffered channel, cap == 0);
+//   - closed => sendq is empty (close wakes every sender, which then panics).
+//
+// Send, in order (chansend):
+//   1. nil channel: park forever.          2. closed: panic.
+//   3. a receiver is parked: move the value straight into its result (it
+//      lives on the receiver's stack), unlock, ready it. A receiver readied
+//      by a goroutine goes into that P's runnext slot, so an unbuffered
+//      ping-pong stays on one P.
+//   4. room in the buffer: move the value in.
+//   5. otherwise: enqueue a waiter and park; the unlock runs after the
+//      switch (park.hpp), so no wake-up can be lost. Woken with success =
+//      false means the channel was closed: panic.
+// Receive mirrors it; with a sender parked on a full buffer, the receiver
+// takes the head of the buffer and moves the sender's value into the slot
+// it freed, so FIFO order holds across the buffer and the queue.
+// Close marks the channel closed and readies every waiter with success =
+// false; receivers then drain the buffer before seeing "closed".
+//
+// Non-blocking operations (try_send, try_recv, a select with a default)
+// first check, without the lock, whether the operation certainly cannot
+// proceed (Go's fast path): a full channel, or an empty one.
+//
+// A goroutine unwound by run()'s teardown leaves park() with an exception;
+// the operation then unlinks its waiter before rethrowing.
+//
+// Alternatives rejected: lock-free queues (Go measured and kept the lock:
+// the hand-off to a parked peer needs a consistent view of both queues and
+// the buffer, and a lock-free design makes close and select much harder);
+// a condition variable per channel (wakes threads, not goroutines).
+#include <cstdlib>
+#include <new>
+
+#include "chan_internal.hpp"
+
+namespace goro::detail {
+
+void WaitQueue::push(ChanWaiter* w) noexcept {
+  w->next = nullptr;
+  w->prev = last;
+  if (last != nullptr) {
+    last->next = w;
+  } else {
+    first.store(w, std::memory_order_relaxed);
+  }
+  last = w;
+  w->queued = true;
+}
+
+void WaitQueue::remove(ChanWaiter* w) noexcept {
+  if (!w->queued) return;
+  if (w->prev != nullptr) {
+    w->prev->next = w->next;
+  } else {
+    first.store(w->next, std::memory_order_relaxed);
+  }
+  if (w->next != nullptr) {
+    w->next->prev = w->prev;
+  } else {
+    last = w->prev;
+  }
+  w->next = w->prev = nullptr;
+  w->queued = false;
+}
+
+ChanWaiter* WaitQueue::dequeue() noexcept {
+  for (;;) {
+    ChanWaiter* w = first.load(std::memory_order_relaxed);
+    if (w == nullptr) return nullptr;
+    remove(w);
+    if (w->sel != nullptr) {
+      // A select's waiter: only one of its channels may complete it.
+      std::uint32_t expected = 0;
+      if (!w->sel->done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) continue;
+      w->sel->winner = w;
+    }
+    return w;
+  }
+}
+
+void send_to_waiter(ChanBase* c, ChanWaiter* w, void* src) {
+  c->ops_->move_to_result(w->elem, src);
+  w->success = true;
+}
+
+void recv_from_waiter(ChanBase* c, ChanWaiter* w, void* result) {
+  if (c->cap_ == 0) {
+    c->ops_->move_to_result(result, w->elem);
+  } else {
+    // Full buffer: take the head, then the sender's value fills the freed
+    // slot, which is now the tail.
+    void* head = c->slot(c->recvx);
+    c->ops_->move_to_result(result, head);
+    c->ops_->destroy(head);
+    c->ops_->move_to_slot(head, w->elem);
+    c->recvx = c->recvx + 1 == c->cap_ ? 0 : c->recvx + 1;
+    c->sendx = c->recvx;
+  }
+  w->success = true;
+}
+
+void buffer_push(ChanBase* c, void* src) {
+  c->ops_->move_to_slot(c->slot(c->sendx), src);
+  c->sendx = c->sendx + 1 == c->cap_ ? 0 : c->sendx + 1;
+  c->count.store(c->count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void buffer_pop(ChanBase* c, void* result) {
+  void* head = c->slot(c->recvx);
+  c->ops_->move_to_result(result, head);
+  c->ops_->destroy(head);
+  c->recvx = c->recvx + 1 == c->cap_ ? 0 : c->recvx + 1;
+  c->count.store(c->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+namespace {
+
+[[noreturn]] void park_forever(WaitReason reason) {
+  // A nil channel: nobody can ever wake us (teardown unwinds us by throwing).
+  for (;;) park(nullptr, nullptr, reason);
+}
+
+// park_on parks the caller with w queued on c (c->lock held on entry,
+// released by park). If the park is abandoned by an exception (teardown
+// unwinding), w is unlinked before the exception continues.
+void park_on(ChanBase* c, WaitQueue& q, ChanWaiter* w, WaitReason reason) {
+  q.push(w);
+  try {
+    park(&unlock_chan, c, reason);
+  } catch (...) {
+    LockGuard l(c->lock);
+    q.remove(w);
+    throw;
+  }
+}
+
+}  // namespace
+
+ChanBase* chan_make(std::size_t capacity, const ElemOps* ops) {
+  const std::size_t header = (sizeof(ChanBase) + ops->align - 1) / ops->align * ops->align;
+  if (capacity > (std::size_t{1} << 40) / ops->size) throw std::length_error("goro::Chan: capacity out of range");
+  const std::size_t align = std::max(alignof(ChanBase), ops->align);
+  void* mem = ::operator new(header + capacity * ops->size, std::align_val_t(align));
+  return ::new (mem) ChanBase(capacity, ops, static_cast<char*>(mem) + header);
+}
+
+void chan_retain(ChanBase* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+
+void chan_release(ChanBase* c) noexcept {
+  // acq_rel: the last owner sees every other owner's writes before freeing.
+  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::size_t n = c->count.load(std::memory_order_relaxed);
+  for (std::size_t i = c->recvx; n > 0; --n, i = i + 1 == c->cap_ ? 0 : i + 1) c->ops_->destroy(c->slot(i));
+  const std::size_t align = std::max(alignof(ChanBase), c->ops_->align);
+  c->~ChanBase();
+  ::operator delete(static_cast<void*>(c), std::align_val_t(align));
+}
+
+void chan_send(ChanBase* c, void* src) {
+  if (c == nullptr) park_forever(WaitReason::chan_send_nil_chan);
+  preempt_point();
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed)) {
+    c->lock.unlock();
+    throw Panic("send on closed channel");
+  }
+  if (ChanWaiter* w = c->recvq.dequeue()) {
+    send_to_waiter(c, w, src);
+    c->lock.unlock();
+    ready(w->g);
+    return;
+  }
+  if (c->count.load(std::memory_order_relaxed) < c->cap_) {
+    buffer_push(c, src);
+    c->lock.unlock();
+    return;
+  }
+  ChanWaiter w;
+  w.g = self();
+  w.elem = src;
+  w.chan = c;
+  park_on(c, c->sendq, &w, WaitReason::chan_send);
+  if (!w.success) throw Panic("send on closed channel");
+}
+
+bool chan_try_send(ChanBase* c, void* src) {
+  if (c == nullptr) return false;
+  preempt_point();
+  // Fast path (Go's): not closed and certainly full means it would block.
+  // A racy look, but one that was true at some moment.
+  if (!c->closed.load(std::memory_order_relaxed) &&
+      ((c->cap_ == 0 && c->recvq.empty()) ||
+       (c->cap_ > 0 && c->count.load(std::memory_order_relaxed) == c->cap_))) {
+    return false;
+  }
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed)) {
+    c->lock.unlock();
+    throw Panic("send on closed channel");
+  }
+  if (ChanWaiter* w = c->recvq.dequeue()) {
+    send_to_waiter(c, w, src);
+    c->lock.unlock();
+    ready(w->g);
+    return true;
+  }
+  if (c->count.load(std::memory_order_relaxed) < c->cap_) {
+    buffer_push(c, src);
+    c->lock.unlock();
+    return true;
+  }
+  c->lock.unlock();
+  return false;
+}
+
+bool chan_recv(ChanBase* c, void* result) {
+  if (c == nullptr) park_forever(WaitReason::chan_receive_nil_chan);
+  preempt_point();
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) && c->count.load(std::memory_order_relaxed) == 0) {
+    c->lock.unlock();
+    return false;
+  }
+  if (ChanWaiter* w = c->sendq.dequeue()) {
+    recv_from_waiter(c, w, result);
+    c->lock.unlock();
+    ready(w->g);
+    return true;
+  }
+  if (c->count.load(std::memory_order_relaxed) > 0) {
+    buffer_pop(c, result);
+    c->lock.unlock();
+    return true;
+  }
+  ChanWaiter w;
+  w.g = self();
+  w.elem = result;
+  w.chan = c;
+  park_on(c, c->recvq, &w, WaitReason::chan_receive);
+  return w.success;
+}
+
+int chan_try_recv(ChanBase* c, void* result) {
+  if (c == nullptr) return 0;
+  preempt_point();
+  // Fast path: certainly empty. Go's careful order: read "empty" first,
+  // then "closed", and re-check empty, so a close between the two reads is
+  // not mistaken for "closed and drained" while values are still buffered.
+  const auto empty = [c] {
+    return c->cap_ == 0 ? c->sendq.empty() : c->count.load(std::memory_order_acquire) == 0;
+  };
+  if (empty()) {
+    if (!c->closed.load(std::memory_order_acquire)) return 0;
+    if (empty()) return 2;
+  }
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) && c->count.load(std::memory_order_relaxed) == 0) {
+    c->lock.unlock();
+    return 2;
+  }
+  if (ChanWaiter* w = c->sendq.dequeue()) {
+    recv_from_waiter(c, w, result);
+    c->lock.unlock();
+    ready(w->g);
+    return 1;
+  }
+  if (c->count.load(std::memory_order_relaxed) > 0) {
+    buffer_pop(c, result);
+    c->lock.unlock();
+    return 1;
+  }
+  c->lock.unlock();
+  return 0;
+}
+
+void chan_close(ChanBase* c) {
+  if (c == nullptr) throw Panic("close of nil channel");
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed)) {
+    c->lock.unlock();
+    throw Panic("close of closed channel");
+  }
+  c->closed.store(true, std::memory_order_release);
+  // Collect every waiter (receivers get nothing, senders will panic), then
+  // ready them after unlocking. The list threads through `next`, which is
+  // free once a waiter is dequeued.
+  ChanWaiter* wake = nullptr;
+  for (WaitQueue* q : {&c->recvq, &c->sendq}) {
+    while (ChanWaiter* w = q->dequeue()) {
+      w->success = false;
+      w->next = wake;
+      wake = w;
+    }
+  }
+  c->lock.unlock();
+  while (wake != nullptr) {
+    ChanWaiter* w = wake;
+    wake = w->next;  // read before ready(): w lives on a stack that may resume
+    ready(w->g);
+  }
+}
+
+}  // namespace goro::detail

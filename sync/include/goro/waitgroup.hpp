@@ -1,0 +1,37 @@
+// WaitGroup: wait for a collection of goroutines to finish (sync.WaitGroup).
+//
+//   goro::WaitGroup wg;
+//   for (auto& job : jobs) { wg.add(1); goro::go([&] { run(job); wg.done(); }); }
+//   wg.wait();
+//
+// add(delta) may be negative; the counter going below zero throws
+// Panic("sync: negative WaitGroup counter"). wait() parks until the counter
+// is zero; any number of goroutines (or plain threads) may wait. A
+// WaitGroup may be reused once every wait() of the previous round returned.
+//
+// Memory ordering: each done() happens before the wait() it unblocks returns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace goro {
+
+class WaitGroup {
+ public:
+  WaitGroup() = default;
+  WaitGroup(const WaitGroup&) = delete;
+  WaitGroup& operator=(const WaitGroup&) = delete;
+
+  void add(std::int64_t delta);
+  void done() { add(-1); }
+  void wait();
+
+ private:
+  // state_: the counter in the high 32 bits, the number of waiters in the
+  // low 32 (Go's layout), so add() and wait() agree with one atomic word.
+  std::atomic<std::uint64_t> state_{0};
+  std::atomic<std::uint32_t> sema_{0};
+};
+
+}  // namespace goro

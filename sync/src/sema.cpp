@@ -1,0 +1,175 @@
+// sema.cpp: the semaphore table (Go's sema.go, simplified).
+//
+// The table has 251 buckets (Go's semTabSize, a prime, so addresses spread
+// evenly); each is a lock, a count of waiters (nwait, read without the lock
+// so an uncontended release costs one atomic load) and a FIFO list of
+// waiters, each on its waiter's stack with the address it waits on.
+//
+// semacquire, in order:
+//   1. fast path: CAS the count down if positive;
+//   2. lock the bucket, nwait++, and try again (a release that ran before
+//      our nwait++ left the count positive: no lost wake-up);
+//   3. enqueue (at the front of its address's waiters if lifo) and park;
+//      the bucket lock is released after the switch;
+//   4. woken: if the releaser handed us the count (ticket), done; else
+//      compete for it from step 1 again (a newcomer may have taken it).
+// semrelease: count++, then if nwait > 0, lock, dequeue the first waiter for
+// the address, nwait--, unlock, ready it (with handoff, take the count for
+// it first).
+//
+// Simplification against Go: one list per bucket instead of a treap of
+// per-address lists. Releases scan past waiters of other addresses that
+// share the bucket, which is rare with 251 buckets; waiters of one address
+// stay in FIFO order.
+#include "goro/detail/sema.hpp"
+
+#include <cstddef>
+
+#include "goro/detail/lock.hpp"
+#include "goro/runtime.hpp"
+
+namespace goro::detail {
+namespace {
+
+struct SemaWaiter {
+  const std::atomic<std::uint32_t>* addr;
+  Goroutine* g;
+  SemaWaiter* next = nullptr;
+  SemaWaiter* prev = nullptr;
+  bool queued = false;
+  bool ticket = false;  // the releaser handed us the count
+};
+
+struct alignas(64) Bucket {
+  Lock lock;
+  std::atomic<std::uint32_t> nwait{0};
+  SemaWaiter* head = nullptr;
+  SemaWaiter* tail = nullptr;
+
+  void insert_before(SemaWaiter* at, SemaWaiter* w) noexcept {
+    w->next = at;
+    w->prev = at != nullptr ? at->prev : tail;
+    if (w->prev != nullptr) {
+      w->prev->next = w;
+    } else {
+      head = w;
+    }
+    if (at != nullptr) {
+      at->prev = w;
+    } else {
+      tail = w;
+    }
+    w->queued = true;
+  }
+
+  void enqueue(SemaWaiter* w, bool lifo) noexcept {
+    SemaWaiter* at = nullptr;  // append
+    if (lifo) {
+      for (at = head; at != nullptr && at->addr != w->addr; at = at->next) {
+      }
+    }
+    insert_before(at, w);
+  }
+
+  void remove(SemaWaiter* w) noexcept {
+    if (!w->queued) return;
+    (w->prev != nullptr ? w->prev->next : head) = w->next;
+    (w->next != nullptr ? w->next->prev : tail) = w->prev;
+    w->next = w->prev = nullptr;
+    w->queued = false;
+  }
+
+  SemaWaiter* first_for(const std::atomic<std::uint32_t>* addr) noexcept {
+    for (SemaWaiter* w = head; w != nullptr; w = w->next) {
+      if (w->addr == addr) return w;
+    }
+    return nullptr;
+  }
+};
+
+constexpr std::size_t kBuckets = 251;
+Bucket g_table[kBuckets];
+
+Bucket& bucket_for(const void* addr) noexcept {
+  return g_table[(reinterpret_cast<std::uintptr_t>(addr) >> 3) % kBuckets];
+}
+
+bool can_acquire(std::atomic<std::uint32_t>* addr) noexcept {
+  std::uint32_t v = addr->load(std::memory_order_relaxed);
+  while (v != 0) {
+    // Acquire pairs with semrelease's release increment.
+    if (addr->compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+bool unlock_bucket(Goroutine*, void* b) {
+  static_cast<Bucket*>(b)->lock.unlock();
+  return true;
+}
+
+}  // namespace
+
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason) {
+  if (can_acquire(addr)) return;
+  Bucket& b = bucket_for(addr);
+  SemaWaiter w{addr, self()};
+  for (;;) {
+    b.lock.lock();
+    b.nwait.fetch_add(1, std::memory_order_seq_cst);
+    if (can_acquire(addr)) {
+      b.nwait.fetch_sub(1, std::memory_order_relaxed);
+      b.lock.unlock();
+      return;
+    }
+    w.ticket = false;
+    b.enqueue(&w, lifo);
+    try {
+      park(&unlock_bucket, &b, reason);
+    } catch (...) {
+      // Unwound at the end of run(): leave the queue as we found it.
+      LockGuard l(b.lock);
+      if (w.queued) {
+        b.remove(&w);
+        b.nwait.fetch_sub(1, std::memory_order_relaxed);
+      }
+      throw;
+    }
+    if (w.ticket || can_acquire(addr)) return;
+    lifo = true;  // woken but beaten to it: keep our place at the front
+  }
+}
+
+void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
+  Bucket& b = bucket_for(addr);
+  addr->fetch_add(1, std::memory_order_release);
+  // seq_cst pairs with semacquire's nwait increment: either it sees our
+  // count, or we see its nwait.
+  if (b.nwait.load(std::memory_order_seq_cst) == 0) return;
+  SemaWaiter* w;
+  {
+    LockGuard l(b.lock);
+    if (b.nwait.load(std::memory_order_relaxed) == 0) return;
+    w = b.first_for(addr);
+    if (w == nullptr) return;  // waiters of other addresses only
+    b.remove(w);
+    b.nwait.fetch_sub(1, std::memory_order_relaxed);
+    if (handoff && can_acquire(addr)) w->ticket = true;
+  }
+  Goroutine* g = w->g;
+  ready(g);
+  if (handoff && in_goroutine()) {
+    // Let the waiter run now (Go: goyield in starvation mode).
+    goro::yield();
+  }
+}
+
+int sema_waiters(const std::atomic<std::uint32_t>* addr) {
+  Bucket& b = bucket_for(addr);
+  LockGuard l(b.lock);
+  int n = 0;
+  for (SemaWaiter* w = b.head; w != nullptr; w = w->next) n += w->addr == addr;
+  return n;
+}
+
+}  // namespace goro::detail
