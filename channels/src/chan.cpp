@@ -312,4 +312,13 @@ void chan_close(ChanBase* c) {
   }
 }
 
+std::size_t chan_waiters(ChanBase* c) {
+  if (c == nullptr) return 0;
+  LockGuard l(c->lock);
+  std::size_t n = 0;
+  for (ChanWaiter* w = c->recvq.first.load(std::memory_order_relaxed); w != nullptr; w = w->next) ++n;
+  for (ChanWaiter* w = c->sendq.first.load(std::memory_order_relaxed); w != nullptr; w = w->next) ++n;
+  return n;
+}
+
 }  // namespace goro::detail

@@ -144,7 +144,7 @@ std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
                "runtime: goroutine %" PRIu64 " stack exceeds its %zu-byte limit (created at %s:%u)\n"
                "fatal error: stack overflow\n",
                g->id.load(std::memory_order_relaxed),
-               static_cast<std::size_t>(g->stack.hi - g->stack.lo), file ? file : "?",
+               g_runtime->stacks.usable_size(), file ? file : "?",
                g->line.load(std::memory_order_relaxed));
   std::fflush(stderr);
   std::abort();

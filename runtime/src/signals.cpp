@@ -55,7 +55,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
       put("runtime: goroutine ");
       put_u64(g->id.load(std::memory_order_relaxed));
       put(" stack exceeds its ");
-      put_u64(static_cast<std::uint64_t>(g->stack.hi - g->stack.lo));
+      put_u64(g_runtime != nullptr ? g_runtime->stacks.usable_size() : 0);
       put("-byte limit (created at ");
       const char* file = g->file.load(std::memory_order_relaxed);
       put(file != nullptr ? file : "?");

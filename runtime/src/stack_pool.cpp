@@ -4,9 +4,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels fail it harmlessly
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <new>
@@ -49,7 +54,7 @@ constexpr std::int64_t kReserve = 1024;
 StackPool::StackPool(std::size_t usable_size)
     : page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))),
       usable_(round_up(usable_size, page_)),
-      record_bytes_(round_up(sizeof(Goroutine), 64)),
+      record_bytes_(round_up(sizeof(Goroutine), 64) + kCanaryBytes),
       slot_size_(page_ + round_up(usable_ + record_bytes_, page_)),
       slots_per_slab_(kSlotsPerSlab),
       reserve_(kReserve) {
@@ -60,6 +65,10 @@ StackPool::StackPool(std::size_t usable_size)
   long spare = max_maps - count_maps() - 4096;
   spare = kUnderSanitizer ? spare / 4 : spare / 2;
   guard_budget_ = std::max<long>(0, spare / 2);
+  // GORODEBUG=stackguard=0: canaries only (tests the canary path).
+  if (const char* dbg = std::getenv("GORODEBUG"); dbg != nullptr && std::strstr(dbg, "stackguard=0") != nullptr) {
+    guard_budget_ = 0;
+  }
 }
 
 StackPool::~StackPool() {
@@ -82,7 +91,7 @@ char* StackPool::take_slot(bool* guarded) {
     return r.slot;
   }
   if (bump_ == bump_end_) {
-    const std::size_t bytes = slot_size_ * slots_per_slab_;
+    const std::size_t bytes = page_ + slot_size_ * slots_per_slab_;
     void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) throw std::bad_alloc();
@@ -94,8 +103,8 @@ char* StackPool::take_slot(bool* guarded) {
     __lsan_register_root_region(mem, bytes);
 #endif
     slabs_.push_back({static_cast<char*>(mem), bytes});
-    bump_ = static_cast<char*>(mem);
-    bump_end_ = bump_ + bytes;
+    bump_ = static_cast<char*>(mem) + page_;  // the header page holds slot 0's canary band
+    bump_end_ = static_cast<char*>(mem) + bytes;
   }
   char* slot = bump_;
   bump_ += slot_size_;
@@ -115,10 +124,12 @@ Goroutine* StackPool::new_goroutine() {
     slot = take_slot(&guarded);
   }
   char* hi = slot + slot_size_ - record_bytes_;
-  GORO_UNPOISON(slot + page_, slot_size_ - page_);
+  // Commit the top page now, in one call, rather than by a page fault.
+  madvise(slot + slot_size_ - page_, page_, MADV_POPULATE_WRITE);
+  GORO_UNPOISON(slot + (guarded ? page_ : 0), slot_size_ - (guarded ? page_ : 0));
   auto* g = new (hi) Goroutine();
   g->stack.slot = slot;
-  g->stack.lo = slot + page_;
+  g->stack.lo = guarded ? slot + page_ : slot;
   g->stack.hi = hi;
   g->stack.guarded = guarded;
   {
@@ -212,8 +223,10 @@ std::int64_t StackPool::scavenge(std::int64_t max) {
   while (i < slots.size()) {
     std::size_t j = i + 1;
     while (j < slots.size() && slots[j].slot == slots[j - 1].slot + slot_size_) ++j;
-    char* begin = slots[i].slot + page_;
-    const std::size_t bytes = (j - i) * slot_size_ - page_;
+    // Whole slots go, bands included: a released band reads zero, which is
+    // what a healthy band reads, so the slot above is not disturbed.
+    char* begin = slots[i].slot;
+    const std::size_t bytes = (j - i) * slot_size_;
     GORO_UNPOISON(begin, bytes);
     madvise(begin, bytes, MADV_DONTNEED);
     i = j;
@@ -254,7 +267,8 @@ std::int64_t StackPool::guarded() noexcept {
 
 bool StackPool::canary_intact(const Goroutine* g) noexcept {
   if (g->stack.guarded) return true;
-  const auto* band = reinterpret_cast<const volatile std::uint64_t*>(g->stack.lo - kCanaryBytes);
+  // The band is the last bytes of the previous slot (or of the header page).
+  const auto* band = reinterpret_cast<const volatile std::uint64_t*>(g->stack.slot - kCanaryBytes);
   std::uint64_t acc = 0;
   for (std::size_t i = 0; i < kCanaryBytes / sizeof(std::uint64_t); ++i) acc |= band[i];
   return acc == 0;

@@ -129,6 +129,9 @@ bool chan_recv(ChanBase* c, void* result);
 // chan_try_recv: 0 would block, 1 received into *result, 2 closed and drained.
 int chan_try_recv(ChanBase* c, void* result);
 void chan_close(ChanBase* c);
+// chan_waiters counts the parked parties (both queues): tests use it to
+// check that no waiter is left behind.
+std::size_t chan_waiters(ChanBase* c);
 
 }  // namespace detail
 

@@ -126,6 +126,7 @@ std::size_t select(Cases&&... cases) {
           }
         }(),
         ...);
+    (void)k;  // unused when every case is a default
   }(std::index_sequence_for<Cases...>{});
 
   bool received = false;
