@@ -4,6 +4,7 @@
 // and exit status 1 when its self-check fails.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,18 +18,12 @@
 
 #include "commands.hpp"
 #include "goro/goro.hpp"
+#include "workloads.hpp"
 
 namespace goro_cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct Result {
-  std::int64_t n = 0;
-  std::chrono::nanoseconds wall{0};
-  std::string extra;  // " k=v ..."
-  std::string error;  // non-empty: the self-check failed
-};
 
 double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
 
@@ -52,13 +47,6 @@ std::chrono::nanoseconds cpu_time() {
   getrusage(RUSAGE_SELF, &ru);
   return std::chrono::seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-template <class T>
-std::string mismatch(const char* what, T got, T want) {
-  std::ostringstream s;
-  s << what << "_mismatch:got=" << got << ",want=" << want;
-  return s.str();
 }
 
 // spawn_join: spawn n goroutines that each call wg.done(); main waits.
@@ -347,18 +335,29 @@ Result idle() {
   return {1, wall, extra, ""};
 }
 
+// In SPEC.md's order (mutex and rwmutex, 8 and 9, live in bench_sync.cpp).
+GORO_BENCH_WORKLOAD("spawn_join", 1, spawn_join);
+GORO_BENCH_WORKLOAD("spawn_parked", 2, spawn_parked);
+GORO_BENCH_WORKLOAD("skynet", 3, skynet_bench);
+GORO_BENCH_WORKLOAD("pingpong", 4, pingpong);
+GORO_BENCH_WORKLOAD("chan_spsc", 5, chan_spsc);
+GORO_BENCH_WORKLOAD("chan_mpmc", 6, chan_mpmc);
+GORO_BENCH_WORKLOAD("select2", 7, select2);
+GORO_BENCH_WORKLOAD("yield", 10, yield_bench);
+GORO_BENCH_WORKLOAD("timers", 11, timers);
+GORO_BENCH_WORKLOAD("worker_pool", 12, worker_pool);
+GORO_BENCH_WORKLOAD("idle", 13, idle);
+
 struct Workload {
   const char* name;
-  Result (*run)();
+  int order;
+  WorkloadFn run;
 };
 
-// In SPEC.md's order.
-const Workload kWorkloads[] = {
-    {"spawn_join", spawn_join}, {"spawn_parked", spawn_parked}, {"skynet", skynet_bench},
-    {"pingpong", pingpong},     {"chan_spsc", chan_spsc},       {"chan_mpmc", chan_mpmc},
-    {"select2", select2},       {"yield", yield_bench},         {"timers", timers},
-    {"worker_pool", worker_pool}, {"idle", idle},
-};
+std::vector<Workload>& registry() {
+  static std::vector<Workload> workloads;
+  return workloads;
+}
 
 bool trustworthy_build(std::string* why) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -380,14 +379,21 @@ bool trustworthy_build(std::string* why) {
 
 }  // namespace
 
+bool register_workload(const char* name, int order, WorkloadFn fn) {
+  registry().push_back({name, order, fn});
+  return true;
+}
+
 int bench_main(const std::vector<std::string>& args) {
+  auto& workloads = registry();
+  std::sort(workloads.begin(), workloads.end(), [](const Workload& a, const Workload& b) { return a.order < b.order; });
   std::string names;
-  for (const Workload& w : kWorkloads) names += std::string(names.empty() ? "" : " ") + w.name;
+  for (const Workload& w : workloads) names += std::string(names.empty() ? "" : " ") + w.name;
   if (args.size() != 1) {
     std::fprintf(stderr, "usage: goro bench <workload>\nworkloads: %s\n", names.c_str());
     return 2;
   }
-  for (const Workload& w : kWorkloads) {
+  for (const Workload& w : workloads) {
     if (args[0] != w.name) continue;
     std::string why;
     if (!trustworthy_build(&why)) {
