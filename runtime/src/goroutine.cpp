@@ -155,12 +155,12 @@ Goroutine* gfget(Processor* p) {
     int n = 0;
     Goroutine* chain = g_runtime->stacks.get_batch(kGFreeBatch, &n);
     p->gfree = chain;
-    p->gfree_count = n;
+    p->gfree_count.store(n, std::memory_order_relaxed);
   }
   Goroutine* g = p->gfree;
   if (g == nullptr) return g_runtime->stacks.new_goroutine();
   p->gfree = g->sched_link;
-  --p->gfree_count;
+  p->gfree_count.store(p->gfree_count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   g->sched_link = nullptr;
   return g;
 }
@@ -168,13 +168,15 @@ Goroutine* gfget(Processor* p) {
 void gfput(Processor* p, Goroutine* g) noexcept {
   g->sched_link = p->gfree;
   p->gfree = g;
-  if (++p->gfree_count < kGFreeLocalMax) return;
+  const int count = p->gfree_count.load(std::memory_order_relaxed) + 1;
+  p->gfree_count.store(count, std::memory_order_relaxed);
+  if (count < kGFreeLocalMax) return;
   // Keep half; give the rest to the global cache so other Ps can use them.
   Goroutine* head = p->gfree;
   Goroutine* tail = head;
   for (int i = 1; i < kGFreeBatch; ++i) tail = tail->sched_link;
   p->gfree = tail->sched_link;
-  p->gfree_count -= kGFreeBatch;
+  p->gfree_count.store(count - kGFreeBatch, std::memory_order_relaxed);
   tail->sched_link = nullptr;
   g_runtime->stacks.put_batch(head, tail, kGFreeBatch);
 }

@@ -145,18 +145,21 @@ void schedtrace(Runtime* rt, bool detailed) {
       out << "  P" << p->id << ": status=" << static_cast<int>(p->status.load(std::memory_order_relaxed))
           << " schedtick=" << p->schedtick.load(std::memory_order_relaxed)
           << " syscalltick=" << p->syscalltick.load(std::memory_order_relaxed) << " m=" << (m ? m->id : -1)
-          << " runqsize=" << p->runq.size() << " gfreecnt=" << p->gfree_count
+          << " runqsize=" << p->runq.size() << " gfreecnt=" << p->gfree_count.load(std::memory_order_relaxed)
           << " timerslen=" << p->timer_count() << "\n";
     }
     {
       LockGuard l(rt->lock);
       for (const auto& m : rt->allm) {
         if (m->exited.load(std::memory_order_relaxed)) continue;
-        Processor* p = m->p;
-        Goroutine* g = m->curg.load(std::memory_order_relaxed);
+        Processor* p = nullptr;  // the P whose m is this M (m->p is the owner's)
+        for (const auto& q : rt->allp) {
+          if (q->m.load(std::memory_order_relaxed) == m.get()) p = q.get();
+        }
+        Goroutine* g = m->curg.load(std::memory_order_acquire);
         out << "  M" << m->id << ": p=" << (p ? p->id : -1)
             << " curg=" << (g ? static_cast<std::int64_t>(g->id.load(std::memory_order_relaxed)) : -1)
-            << " mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=" << (m->spinning ? "true" : "false")
+            << " mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=" << (m->spinning.load(std::memory_order_relaxed) ? "true" : "false")
             << " blocked=" << (m->blocked.load(std::memory_order_relaxed) ? "true" : "false") << " lockedg=-1\n";
       }
     }

@@ -53,8 +53,9 @@ struct alignas(64) Machine {
   Processor* nextp = nullptr;
 
   // spinning: looking for work without having found any (counted in
-  // Runtime::nmspinning). Owner only.
-  bool spinning = false;
+  // Runtime::nmspinning). Written by the owner (and by startm under the
+  // lock while the M sleeps); atomic only so schedtrace may read it.
+  std::atomic<bool> spinning{false};
 
   Note park_note;                 // idle sleep
   Machine* idle_link = nullptr;   // Runtime::midle, under the scheduler lock

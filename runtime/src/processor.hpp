@@ -70,9 +70,9 @@ struct alignas(64) Processor {
   std::atomic<std::uint32_t> schedtick{0};
   std::atomic<std::uint32_t> syscalltick{0};
 
-  // Free goroutines (owner).
+  // Free goroutines (owner; the count is read racily by schedtrace).
   Goroutine* gfree = nullptr;
-  int gfree_count = 0;
+  std::atomic<int> gfree_count{0};
 
   // Goroutine id cache (owner): [goid_next, goid_end).
   std::uint64_t goid_next = 0;

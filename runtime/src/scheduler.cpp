@@ -210,17 +210,17 @@ void mremove_locked(Runtime* rt, Machine* m) noexcept {
 void mstart(Machine* m);
 
 void newm(Runtime* rt, Processor* p, bool spinning) {
-  Machine* m;
-  {
-    LockGuard l(rt->lock);
-    rt->allm.push_back(std::make_unique<Machine>(static_cast<int>(rt->allm.size())));
-    m = rt->allm.back().get();
-    m->nextp = p;
-    m->spinning = spinning;
-    m->rng = static_cast<std::uint64_t>(now_ns()) ^ (std::uint64_t{static_cast<unsigned>(m->id)} << 32);
-    rt->mcount.fetch_add(1, std::memory_order_relaxed);
-  }
-  m->thread = std::thread([m] { mstart(m); });
+  auto owned = std::make_unique<Machine>(rt->mcount.fetch_add(1, std::memory_order_relaxed));
+  Machine* m = owned.get();
+  m->nextp = p;
+  m->spinning = spinning;
+  m->rng = static_cast<std::uint64_t>(now_ns()) ^ (std::uint64_t{static_cast<unsigned>(m->id)} << 32);
+  std::thread t([m] { mstart(m); });
+  // Published under the lock: run()'s join loop reads allm and the thread
+  // handles under it. The new M needs nothing from allm to start.
+  LockGuard l(rt->lock);
+  m->thread = std::move(t);
+  rt->allm.push_back(std::move(owned));
 }
 
 void reset_spinning(Machine* m) noexcept {
@@ -733,7 +733,9 @@ void execute(Machine* m, Goroutine* g, bool inherit_time) {
   g->started = true;
   g->preempt.store(false, std::memory_order_relaxed);
   g->status.store(GStatus::kRunning, std::memory_order_relaxed);
-  m->curg.store(g, std::memory_order_relaxed);
+  // Release: sysmon and dumps that load curg (acquire) see the record
+  // fully built.
+  m->curg.store(g, std::memory_order_release);
   for (;;) {
     resume(m, g);
     // Back on g0. First: did the goroutine overflow its stack?
@@ -750,7 +752,7 @@ void execute(Machine* m, Goroutine* g, bool inherit_time) {
         if (unlock != nullptr && !unlock(g, g->park_arg)) {
           // Park cancelled: resume at once, keeping the time slice.
           g->status.store(GStatus::kRunning, std::memory_order_relaxed);
-          m->curg.store(g, std::memory_order_relaxed);
+          m->curg.store(g, std::memory_order_release);
           continue;
         }
         // g may already be running elsewhere: do not touch it.
@@ -850,11 +852,10 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   }
 
   // M0 is the thread that called run().
-  rt->allm.push_back(std::make_unique<Machine>(0));
+  rt->allm.push_back(std::make_unique<Machine>(rt->mcount.fetch_add(1, std::memory_order_relaxed)));
   Machine* m0 = rt->allm.back().get();
   m0->is_m0 = true;
   m0->rng = static_cast<std::uint64_t>(rt->start_ns);
-  rt->mcount.store(1, std::memory_order_relaxed);
   set_current_machine(m0);
   machine_context_init(m0);
   install_signal_handlers();
@@ -890,7 +891,12 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
 
   schedule_loop(m0);
 
-  // main returned. Wait for the other Ms to leave their scheduler loops.
+  // main returned. Stop sysmon first: once exiting is set, it is the only
+  // party that could still start a new M (handoffp from retake).
+  rt->sysmon_stop.store(true, std::memory_order_seq_cst);
+  wake_sysmon();
+  rt->sysmon_thread.join();
+  // Then wait for the other Ms to leave their scheduler loops.
   const std::int64_t wait_start = now_ns();
   bool warned = false;
   for (;;) {
@@ -917,9 +923,6 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
       m->thread.join();
     }
   }
-  rt->sysmon_stop.store(true, std::memory_order_seq_cst);
-  wake_sysmon();
-  rt->sysmon_thread.join();
   external_close_and_drain();
 
   unwind_all(rt, m0);

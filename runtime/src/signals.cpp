@@ -47,7 +47,7 @@ void put_u64(std::uint64_t v) noexcept {
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
   Machine* m = current_machine();
-  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
   if (g != nullptr && !g->is_thread) {
     const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
     const auto lo = reinterpret_cast<std::uintptr_t>(g->stack.lo);

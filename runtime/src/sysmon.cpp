@@ -63,7 +63,7 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now) {
         w.hog = false;
       } else if (s == PStatus::kRunning && w.schedwhen + kForcePreemptNs <= now) {
         Machine* m = p->m.load(std::memory_order_relaxed);
-        Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+        Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
         if (g != nullptr) {
           if (!w.flagged) {
             g->preempt.store(true, std::memory_order_relaxed);
