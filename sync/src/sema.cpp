@@ -21,9 +21,20 @@
 // per-address lists. Releases scan past waiters of other addresses that
 // share the bucket, which is rare with 251 buckets; waiters of one address
 // stay in FIFO order.
+//
+// Unwinding (run()'s teardown throws out of park()): the waiter takes the
+// bucket lock and looks at its record. Still queued: nobody chose it, it
+// unlinks itself and nwait drops, as if it had never come. Dequeued: a
+// releaser chose it, and the unit is either its ticket or in the count
+// (unless a newcomer took it first, when the waiter would have re-queued):
+// the waiter takes it and reports it to the caller (granted_on_unwind), who
+// knows what the unit means (a Mutex's ownership, a reader's admission) and
+// passes it on. So no unit is ever lost or duplicated by an unwinding
+// waiter, and the primitive above can restore its own counters.
 #include "goro/detail/sema.hpp"
 
 #include <cstddef>
+#include <thread>
 
 #include "goro/detail/lock.hpp"
 #include "goro/runtime.hpp"
@@ -110,12 +121,14 @@ bool unlock_bucket(Goroutine*, void* b) {
 
 }  // namespace
 
-void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason) {
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, bool* granted_on_unwind) {
   if (can_acquire(addr)) return;
   Bucket& b = bucket_for(addr);
   SemaWaiter w{addr, self()};
   for (;;) {
     b.lock.lock();
+    // seq_cst pairs with the seq_cst load of nwait in semrelease: either the
+    // releaser sees this waiter, or the can_acquire below sees its unit.
     b.nwait.fetch_add(1, std::memory_order_seq_cst);
     if (can_acquire(addr)) {
       b.nwait.fetch_sub(1, std::memory_order_relaxed);
@@ -127,14 +140,27 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason) 
     try {
       park(&unlock_bucket, &b, reason);
     } catch (...) {
-      // Unwound at the end of run(): leave the queue as we found it.
-      LockGuard l(b.lock);
-      if (w.queued) {
-        b.remove(&w);
-        b.nwait.fetch_sub(1, std::memory_order_relaxed);
+      // Unwound at the end of run(): leave the queue as we found it, and
+      // keep (and report) a unit a releaser already meant for us.
+      bool granted = false;
+      {
+        LockGuard l(b.lock);
+        if (w.queued) {
+          b.remove(&w);
+          b.nwait.fetch_sub(1, std::memory_order_relaxed);
+        } else {
+          granted = w.ticket || can_acquire(addr);
+        }
+      }
+      if (granted_on_unwind != nullptr) {
+        *granted_on_unwind = granted;
+      } else if (granted) {
+        semrelease(addr, false);
       }
       throw;
     }
+    // w.ticket was written under the bucket lock before ready(); ready()
+    // happens before park() returns.
     if (w.ticket || can_acquire(addr)) return;
     lifo = true;  // woken but beaten to it: keep our place at the front
   }
@@ -162,6 +188,14 @@ void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
     // Let the waiter run now (Go: goyield in starvation mode).
     goro::yield();
   }
+}
+
+bool semtryacquire(std::atomic<std::uint32_t>* addr) noexcept { return can_acquire(addr); }
+
+void semacquire_spin(std::atomic<std::uint32_t>* addr) noexcept {
+  // The releaser is between its state change and its count increment: a
+  // few instructions, unless its thread was descheduled.
+  while (!can_acquire(addr)) std::this_thread::yield();
 }
 
 int sema_waiters(const std::atomic<std::uint32_t>* addr) {

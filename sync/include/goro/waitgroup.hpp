@@ -8,6 +8,8 @@
 // Panic("sync: negative WaitGroup counter"). wait() parks until the counter
 // is zero; any number of goroutines (or plain threads) may wait. A
 // WaitGroup may be reused once every wait() of the previous round returned.
+// A negative counter leaves the WaitGroup as it was before that add().
+// Waiting callers report the wait reason "sync.WaitGroup.Wait".
 //
 // Memory ordering: each done() happens before the wait() it unblocks returns.
 #pragma once
@@ -28,6 +30,8 @@ class WaitGroup {
   void wait();
 
  private:
+  void abandon_wait() noexcept;
+
   // state_: the counter in the high 32 bits, the number of waiters in the
   // low 32 (Go's layout), so add() and wait() agree with one atomic word.
   std::atomic<std::uint64_t> state_{0};

@@ -1,12 +1,15 @@
 // sema.hpp: the address-keyed semaphore table under goro's sync primitives
-// (Go's runtime/sema.go). Not user API: Mutex, RWMutex, WaitGroup, Cond and
-// Semaphore are built on it.
+// (Go's runtime/sema.go). Not user API: Mutex, RWMutex and WaitGroup are
+// built on it.
 //
 // A semaphore is any std::atomic<uint32_t> count; its waiters are kept in a
 // table keyed by the count's address, so a primitive needs only a word, not
 // a queue of its own. Waiters park (goroutines or plain threads) and are
 // woken in FIFO order; a mutex re-queues a woken-but-unlucky waiter at the
 // front (lifo) so it does not lose its place.
+//
+// Memory ordering: a semrelease() happens before the semacquire() that takes
+// its unit returns.
 #pragma once
 
 #include <atomic>
@@ -16,13 +19,33 @@
 
 namespace goro::detail {
 
-// semacquire waits until *addr > 0 and decrements it.
-void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason);
+// semacquire waits until *addr > 0 and decrements it; it parks the caller
+// (goroutine or plain thread) with `reason` while it waits. With lifo, the
+// caller queues in front of the other waiters of addr.
+//
+// If park() throws (run() is unwinding this goroutine), semacquire unlinks
+// its waiter and rethrows. A releaser may already have picked this waiter,
+// though; the unit it released is then taken by the waiter, and
+// *granted_on_unwind (if given) is set to true: the caller owns that unit
+// and must account for it. Without granted_on_unwind the unit is released
+// again. Otherwise *granted_on_unwind is set to false.
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason,
+                bool* granted_on_unwind = nullptr);
 
 // semrelease increments *addr and wakes the first waiter, if any. With
-// handoff, the count goes straight to that waiter, and the caller yields so
-// the waiter runs at once (the mutex's starvation mode).
+// handoff, the count goes straight to that waiter, and a goroutine caller
+// yields so the waiter runs at once (the mutex's starvation mode). Callable
+// from any thread; never parks.
 void semrelease(std::atomic<std::uint32_t>* addr, bool handoff);
+
+// semtryacquire decrements *addr if it is positive, without waiting.
+bool semtryacquire(std::atomic<std::uint32_t>* addr) noexcept;
+
+// semacquire_spin takes one unit that a releaser has made, or is about to
+// make, available: it never parks, and spins (yielding the OS thread) until
+// the unit is there. Only for the unwinding paths of the primitives, which
+// know from their own state that a unit is on its way to them.
+void semacquire_spin(std::atomic<std::uint32_t>* addr) noexcept;
 
 // sema_waiters: how many parties wait on addr (tests and diagnostics).
 int sema_waiters(const std::atomic<std::uint32_t>* addr);

@@ -1,0 +1,98 @@
+// Mutex: a mutual exclusion lock that parks goroutines (Go's sync.Mutex).
+//
+//   goro::Mutex mu;
+//   std::map<std::string, int> counts;  // guarded by mu
+//   goro::go([&] { std::lock_guard l(mu); ++counts["x"]; });
+//
+// lock() parks the calling goroutine, never its thread, while another holds
+// the lock; from a plain thread it blocks that thread. Mutex is Lockable:
+// std::lock_guard, std::unique_lock and std::scoped_lock work.
+//
+// As in Go:
+//   - the zero state is an unlocked mutex; a Mutex is neither copyable nor
+//     movable, and it is not recursive (locking it twice parks forever);
+//   - a Mutex is not tied to a goroutine: one may lock it and another (or a
+//     plain thread) unlock it;
+//   - unlock() of an unlocked Mutex throws Panic("sync: unlock of unlocked
+//     mutex") and leaves the Mutex as it was;
+//   - fairness: normally a woken waiter competes with newcomers, which keeps
+//     throughput high; a waiter that has waited more than 1 ms switches the
+//     mutex to starvation mode, where ownership goes straight to the longest
+//     waiter. docs/sync.md explains both modes.
+// A goroutine parked in lock() reports the wait reason "sync.Mutex.Lock".
+//
+// Memory ordering: an unlock() happens before the lock() (or successful
+// try_lock()) that next acquires the mutex returns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "goro/park.hpp"
+
+namespace goro {
+
+class Mutex {
+ public:
+  constexpr Mutex() noexcept = default;
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  // lock acquires the mutex, parking the caller until it is free. Callable
+  // from goroutines and plain threads.
+  void lock() {
+    std::uint32_t unlocked = 0;
+    // Fast path, one CAS. Acquire pairs with the release in unlock().
+    if (state_.compare_exchange_strong(unlocked, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      return;
+    }
+    lock_slow(WaitReason::sync_mutex_lock);
+  }
+
+  // try_lock acquires the mutex if that needs no waiting. It fails in
+  // starvation mode even when the mutex looks free: ownership is then
+  // reserved for the waiters.
+  [[nodiscard]] bool try_lock() noexcept {
+    std::uint32_t old = state_.load(std::memory_order_relaxed);
+    if ((old & (kLocked | kStarving)) != 0) return false;
+    // Acquire pairs with the release in unlock().
+    return state_.compare_exchange_strong(old, old | kLocked, std::memory_order_acquire,
+                                          std::memory_order_relaxed);
+  }
+
+  // unlock releases the mutex and wakes a waiter if one should run. Any
+  // goroutine or thread may call it; throws Panic if the mutex is unlocked.
+  void unlock() {
+    std::uint32_t locked = kLocked;
+    // Release pairs with the acquire CAS in lock()/try_lock() and in
+    // lock_slow(); with waiters, unlock_slow() retries from the seen state.
+    if (!state_.compare_exchange_strong(locked, 0, std::memory_order_release, std::memory_order_relaxed)) {
+      unlock_slow(locked);
+    }
+    // Outside the critical section: a goroutine sysmon flagged yields here.
+    detail::preempt_point();
+  }
+
+ private:
+  friend class RWMutex;  // locks its writer Mutex with the RWMutex's wait reason
+
+  // state_ bits (Go's layout): locked, a waiter has been woken (or a
+  // spinner is about to take the lock, so unlock need not wake anyone),
+  // starvation mode; the number of parked waiters above them.
+  static constexpr std::uint32_t kLocked = 1;
+  static constexpr std::uint32_t kWoken = 2;
+  static constexpr std::uint32_t kStarving = 4;
+  static constexpr int kWaiterShift = 3;
+  static constexpr std::uint32_t kWaiter = 1u << kWaiterShift;
+
+  void lock_slow(WaitReason reason);
+  void unlock_slow(std::uint32_t old);
+  void wake_one(std::uint32_t old);
+  void abandon_wait(bool granted) noexcept;
+  void take_ownership_from_handoff(bool starving) noexcept;
+
+  std::atomic<std::uint32_t> state_{0};
+  std::atomic<std::uint32_t> sema_{0};  // the waiters' semaphore (sema.hpp)
+};
+
+}  // namespace goro

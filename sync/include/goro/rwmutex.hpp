@@ -1,0 +1,94 @@
+// RWMutex: a reader/writer mutual exclusion lock that parks goroutines
+// (Go's sync.RWMutex).
+//
+//   goro::RWMutex mu;
+//   std::unordered_map<std::string, Entry> cache;  // guarded by mu
+//   { std::shared_lock l(mu); lookup(cache); }      // many readers at once
+//   { std::lock_guard l(mu); cache.clear(); }       // one writer, no readers
+//
+// Any number of readers or one writer hold it. Waiting parks the goroutine,
+// never its thread; plain threads block. SharedLockable: std::shared_lock,
+// std::unique_lock, std::lock_guard and std::scoped_lock work.
+//
+// As in Go:
+//   - a writer waiting in lock() blocks new readers, so writers are never
+//     starved by a stream of readers; a reader must therefore not take the
+//     read lock again while holding it (a writer between the two would
+//     deadlock both);
+//   - not tied to a goroutine: one may lock and another unlock;
+//   - unlock() of a RWMutex not write-locked throws Panic("sync: Unlock of
+//     unlocked RWMutex"); unlock_shared() without a reader throws
+//     Panic("sync: RUnlock of unlocked RWMutex"); both leave the RWMutex as
+//     it was, unless other goroutines race with the faulty call.
+// Wait reasons: "sync.RWMutex.RLock" for a reader, "sync.RWMutex.Lock" for
+// a writer (behind another writer or waiting for the readers to leave).
+//
+// Memory ordering: an unlock() happens before every later lock_shared() and
+// lock() returns; an unlock_shared() happens before the next lock() returns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "goro/mutex.hpp"
+
+namespace goro {
+
+class RWMutex {
+ public:
+  constexpr RWMutex() noexcept = default;
+  RWMutex(const RWMutex&) = delete;
+  RWMutex& operator=(const RWMutex&) = delete;
+
+  // lock acquires the write lock: waits for the other writers, then for the
+  // readers already inside; new readers wait from the moment it starts.
+  void lock();
+  // try_lock takes the write lock if neither a writer nor a reader holds it.
+  [[nodiscard]] bool try_lock() noexcept;
+  // unlock releases the write lock and admits the readers that waited for it.
+  void unlock();
+
+  // lock_shared acquires a read lock; parks while a writer holds or waits.
+  void lock_shared() {
+    // One atomic add (Go's RLock). Acquire pairs with the release add in
+    // unlock(); a negative count means a writer is pending.
+    const std::uint64_t now = reader_count_.fetch_add(1, std::memory_order_acquire) + 1;
+    if (count_of(now) < 0) lock_shared_slow();
+  }
+  // try_lock_shared takes a read lock unless a writer holds or waits.
+  [[nodiscard]] bool try_lock_shared() noexcept;
+  // unlock_shared releases a read lock; the last reader a writer waits for
+  // lets it in.
+  void unlock_shared() {
+    // Release pairs with the acquire of the writer that waits for us.
+    const std::uint64_t now = reader_count_.fetch_sub(1, std::memory_order_release) - 1;
+    if (count_of(now) < 0) unlock_shared_slow(count_of(now));
+    detail::preempt_point();
+  }
+
+ private:
+  // reader_count_: Go's readerCount in the low 32 bits (readers in or
+  // waiting, minus kMaxReaders while a writer is pending), and in the high
+  // 32 bits the number of writer unlocks so far, which the carry of
+  // unlock()'s add maintains for free; the cleanup of an unwound reader uses
+  // it to tell one writer's tenure from the next (rwmutex.cpp).
+  static constexpr std::int64_t kMaxReaders = std::int64_t{1} << 30;
+  static constexpr std::uint64_t kWriterBias = (std::uint64_t{1} << 32) - kMaxReaders;
+  static constexpr std::int32_t count_of(std::uint64_t v) noexcept {
+    return static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
+  }
+
+  void lock_shared_slow();
+  void unlock_shared_slow(std::int32_t count);
+  void abandon_reader(bool granted) noexcept;
+  void abandon_writer(bool granted) noexcept;
+
+  Mutex w_;                                     // held by the pending or active writer
+  std::atomic<std::uint64_t> reader_count_{0};  // see above
+  std::atomic<std::int32_t> reader_wait_{0};    // readers the pending writer still waits for
+  std::atomic<std::uint32_t> writer_sem_{0};    // the writer waits here for the readers
+  std::atomic<std::uint32_t> reader_sem_{0};    // readers wait here for the writer
+  std::atomic<std::uint32_t> releasing_{0};     // writer unlocks still releasing readers
+};
+
+}  // namespace goro

@@ -1,0 +1,160 @@
+// cond.cpp: Go's sync.Cond (sync/cond.go), with a plain FIFO queue in place
+// of the runtime's notifyList tickets.
+//
+// What it is for: waiting, under a Mutex, for a condition that another
+// goroutine will make true, parking the goroutine, with waiters woken in
+// the order they started waiting.
+//
+// State: a queue of Waiter records (each on its waiter's stack), guarded by
+// the internal lock_ (the runtime's futex Lock, held for a few
+// instructions); queued_ mirrors its length for signal()'s fast path.
+// Per Waiter, under lock_: queued, parked (it parks, or has parked: the
+// waker must ready it), woken (picked by signal or broadcast), signalled
+// (picked by signal: one wake-up that must not be lost).
+//
+// Invariants:
+//   Q  a Waiter is in the queue <=> nobody has picked it.
+//   P  a picked Waiter is readied exactly when it has set parked; one that
+//      has not parked yet sees woken under lock_ and does not park.
+//
+// wait(), in order:
+//   1. lock_, append self, unlock_ (while still holding the Mutex: so the
+//      queue order is the order of the wait() calls, and a signal() made
+//      after we unlock the Mutex finds us).
+//   2. unlock the Mutex.
+//   3. lock_; if already woken: unlock_ and go to 5.
+//   4. set parked and park; park() releases lock_ after the switch, so a
+//      waker that takes lock_ then finds us fully parked.
+//   5. lock the Mutex and return.
+// signal(): if queued_ is 0, return (no lock). Otherwise lock_, pop the
+// head, mark it woken and signalled, ready it if parked, unlock_.
+// broadcast(): the same for every waiter in the queue.
+//
+// Unwinding (run()'s teardown throws out of park(); on_unwind.hpp): under
+// lock_, a waiter still queued unlinks itself; one picked by signal() hands
+// that signal on to the next waiter, so that no other waiter misses a
+// wake-up meant for one of them. It then re-locks the Mutex before letting
+// the exception go on (it may park there; while unwinding, park() does not
+// throw again), so the caller's std::unique_lock stays balanced.
+//
+// Alternatives rejected:
+//   - Go's notifyList (a ticket taken before unlocking, waiters matched to
+//     tickets): FIFO too, but an unwound waiter leaves a hole in the ticket
+//     sequence that a later signal() would be spent on; the explicit queue
+//     can simply unlink it, and step 3's check closes the same race the
+//     tickets close.
+//   - waiters parking on the semaphore table: it wakes in FIFO order too,
+//     but a broadcast would need the number of waiters and one release
+//     each, and a waiter between steps 2 and 4 could take a unit meant for
+//     an earlier one.
+#include "goro/cond.hpp"
+
+#include "on_unwind.hpp"
+
+namespace goro {
+
+struct Cond::Waiter {
+  Goroutine* g;
+  Waiter* next = nullptr;
+  Waiter* prev = nullptr;
+  bool queued = false;
+  bool parked = false;
+  bool woken = false;
+  bool signalled = false;
+};
+
+namespace {
+
+bool unlock_cond_lock(Goroutine*, void* lock) {
+  static_cast<detail::Lock*>(lock)->unlock();
+  return true;
+}
+
+}  // namespace
+
+Cond::Waiter* Cond::pop_front_locked() noexcept {
+  Waiter* w = head_;
+  if (w != nullptr) {
+    unlink_locked(w);
+    w->woken = true;
+  }
+  return w;
+}
+
+void Cond::unlink_locked(Waiter* w) noexcept {
+  (w->prev != nullptr ? w->prev->next : head_) = w->next;
+  (w->next != nullptr ? w->next->prev : tail_) = w->prev;
+  w->next = w->prev = nullptr;
+  w->queued = false;
+  queued_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Cond::wait() {
+  Waiter w{self()};
+  {
+    detail::LockGuard l(lock_);
+    w.prev = tail_;
+    (tail_ != nullptr ? tail_->next : head_) = &w;
+    tail_ = &w;
+    w.queued = true;
+    // Release pairs with the acquire load in signal()/broadcast().
+    queued_.fetch_add(1, std::memory_order_release);
+  }
+  {
+    // mu_.unlock() threw (the caller did not hold the Mutex): nothing waits.
+    detail::OnUnwind leave([this, &w] { leave_queue(w); });
+    mu_.unlock();
+  }
+  lock_.lock();
+  if (w.woken) {
+    lock_.unlock();
+  } else {
+    w.parked = true;
+    detail::OnUnwind cleanup([this, &w] { abandon_wait(w); });
+    park(&unlock_cond_lock, &lock_, WaitReason::sync_cond_wait);
+  }
+  mu_.lock();
+}
+
+void Cond::signal() noexcept {
+  // Acquire pairs with the release increment in wait().
+  if (queued_.load(std::memory_order_acquire) == 0) return;
+  detail::LockGuard l(lock_);
+  if (Waiter* w = pop_front_locked()) {
+    w->signalled = true;
+    // Under lock_, so an unwound waiter cannot be between its cleanup and
+    // another park when we ready it (invariant P).
+    if (w->parked) ready(w->g);
+  }
+}
+
+void Cond::broadcast() noexcept {
+  if (queued_.load(std::memory_order_acquire) == 0) return;
+  detail::LockGuard l(lock_);
+  while (Waiter* w = pop_front_locked()) {
+    // Once readied, w may return and its record vanish: read nothing after.
+    if (w->parked) ready(w->g);
+  }
+}
+
+// leave_queue takes a waiter that gives up out of the queue; a signal that
+// already picked it goes to the next waiter instead.
+void Cond::leave_queue(Waiter& w) noexcept {
+  detail::LockGuard l(lock_);
+  if (w.queued) {
+    unlink_locked(&w);
+  } else if (w.signalled) {
+    if (Waiter* next = pop_front_locked()) {
+      next->signalled = true;
+      if (next->parked) ready(next->g);
+    }
+  }
+}
+
+// abandon_wait: the waiter was unwound out of park() (essay: Unwinding).
+void Cond::abandon_wait(Waiter& w) noexcept {
+  leave_queue(w);
+  mu_.lock();
+}
+
+}  // namespace goro
