@@ -34,8 +34,10 @@
 // lock_, a waiter still queued unlinks itself; one picked by signal() hands
 // that signal on to the next waiter, so that no other waiter misses a
 // wake-up meant for one of them. It then re-locks the Mutex before letting
-// the exception go on (it may park there; while unwinding, park() does not
-// throw again), so the caller's std::unique_lock stays balanced.
+// the exception go on, so the caller's std::unique_lock stays balanced. If
+// another goroutine holds the Mutex, that means parking in the middle of the
+// unwinding, which the runtime does not make safe yet (on_unwind.hpp); the
+// usual case, a free Mutex, takes it with try_lock() and never switches.
 //
 // Alternatives rejected:
 //   - Go's notifyList (a ticket taken before unlocking, waiters matched to
@@ -154,7 +156,7 @@ void Cond::leave_queue(Waiter& w) noexcept {
 // abandon_wait: the waiter was unwound out of park() (essay: Unwinding).
 void Cond::abandon_wait(Waiter& w) noexcept {
   leave_queue(w);
-  mu_.lock();
+  if (!mu_.try_lock()) mu_.lock();
 }
 
 }  // namespace goro

@@ -2,12 +2,18 @@
 // its park so that a goroutine unwound by run()'s teardown leaves the
 // primitive consistent.
 //
-// Why a destructor and not `catch (...) { cleanup(); throw; }`: the cleanup
-// may have to yield (a Mutex handing ownership on in starvation mode) or
-// even park (a Cond re-acquiring its Mutex). park() and yield() throw the
-// teardown's exception again only when no exception is in flight; inside a
-// catch handler none is (the exception counts as caught), during stack
-// unwinding one is. So the cleanup runs in a destructor, while unwinding.
+// The cleanups never switch goroutines (no park, no yield; semrelease skips
+// its handoff yield while an exception is in flight): the C++ runtime keeps
+// the exception-handling state (std::uncaught_exceptions(), the caught
+// exception stack) per thread, and goro's context switch does not save it
+// per goroutine, so another goroutine run in the middle of this one's
+// unwinding would see, and change, its exception state (a yield there ends
+// in std::terminate). The one exception is Cond::wait, which must re-lock
+// its Mutex and parks if another goroutine holds it (cond.cpp).
+//
+// Why a destructor and not `catch (...) { cleanup(); throw; }`: one place
+// per park, nothing to forget to rethrow, and the cleanup sees whatever the
+// throwing call reported through its out-parameters.
 #pragma once
 
 #include <exception>

@@ -34,6 +34,7 @@
 #include "goro/detail/sema.hpp"
 
 #include <cstddef>
+#include <exception>
 #include <thread>
 
 #include "goro/detail/lock.hpp"
@@ -184,10 +185,11 @@ void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
   }
   Goroutine* g = w->g;
   ready(g);
-  if (handoff && in_goroutine()) {
-    // Let the waiter run now (Go: goyield in starvation mode).
-    goro::yield();
-  }
+  // Let the waiter run now (Go: goyield in starvation mode). Not while this
+  // goroutine unwinds (a destructor unlocking during run()'s teardown): a
+  // goroutine switch in the middle of exception handling would let others
+  // run with this thread's C++ exception state (see on_unwind.hpp).
+  if (handoff && in_goroutine() && std::uncaught_exceptions() == 0) goro::yield();
 }
 
 bool semtryacquire(std::atomic<std::uint32_t>* addr) noexcept { return can_acquire(addr); }

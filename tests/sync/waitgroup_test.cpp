@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "goro_test.hpp"
+#include "sync_test_util.hpp"
 
 namespace {
 
@@ -52,6 +53,26 @@ TEST_P(WaitGroupTest, NegativeCounterPanics) {
     } catch (const goro::Panic& p) {
       EXPECT_STREQ(p.what(), "sync: negative WaitGroup counter");
     }
+  });
+}
+
+// Port of TestWaitGroupMisuse, and what goro adds: the failed add() leaves
+// the counter where it was, so the group goes on working.
+TEST_P(WaitGroupTest, NegativeCounterLeavesTheGroupAsItWas) {
+  run([] {
+    goro::WaitGroup wg;
+    wg.add(2);
+    EXPECT_THROW(wg.add(-3), goro::Panic);
+    goro::Chan<bool> waited(1);
+    goro::go([&, waited]() mutable {
+      wg.wait();
+      waited.send(true);
+    });
+    ASSERT_TRUE(sync_test::wait_for_waiters("sync.WaitGroup.Wait", 1));
+    wg.done();
+    EXPECT_FALSE(waited.try_recv().has_value()) << "the counter lost the failed add's history";
+    wg.done();
+    EXPECT_TRUE(waited.recv().value());
   });
 }
 
@@ -126,6 +147,34 @@ TEST_P(WaitGroupTest, StressManyGoroutinesOnOneGroup) {
     wg.wait();
     EXPECT_EQ(ran.load(), n);
   });
+}
+
+// Waiters unwound by run()'s teardown must take themselves out of the
+// group's waiter count: otherwise the next round's last done() would release
+// a unit nobody waits for, and a later wait() would return too early.
+TEST_P(WaitGroupTest, TeardownLeavesTheGroupReusable) {
+  goro::WaitGroup wg;
+  const std::int64_t unwound = sync_test::run_and_unwind(procs(), [&] {
+    wg.add(1);
+    for (int i = 0; i < 3; ++i) goro::go([&] { wg.wait(); });
+    ASSERT_TRUE(sync_test::wait_for_waiters("sync.WaitGroup.Wait", 3));
+  });
+  EXPECT_EQ(unwound, 3);
+  goro::run(
+      [&] {
+        wg.done();  // the counter from the last run reaches zero: no waiter left to release
+        wg.add(1);
+        goro::Chan<bool> waited(1);
+        goro::go([&, waited]() mutable {
+          wg.wait();
+          waited.send(true);
+        });
+        ASSERT_TRUE(sync_test::wait_for_waiters("sync.WaitGroup.Wait", 1));
+        EXPECT_FALSE(waited.try_recv().has_value()) << "a stale unit let wait() through";
+        wg.done();
+        EXPECT_TRUE(waited.recv().value());
+      },
+      goro::Options{.procs = procs()});
 }
 
 }  // namespace

@@ -24,7 +24,8 @@
 //
 // If run() tears down while a goroutine waits, wait() re-locks the Mutex
 // before the unwinding leaves it (as std::condition_variable does), so a
-// std::unique_lock around it stays balanced.
+// std::unique_lock around it stays balanced; the Mutex should then be free
+// (docs/sync.md).
 //
 // Memory ordering: a signal() or broadcast() happens before the wait() it
 // wakes returns (and the Mutex orders everything else).
