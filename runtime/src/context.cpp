@@ -7,11 +7,26 @@
 // instrumented entry/exit frames straddle the switches and leak shadow
 // frames (see ../shared/notes/sanitizers-and-boost-context.md).
 //
-// Every switch goes through g0, the M's scheduler context:
+// Switches go through g0, the M's scheduler context:
 //   g0 --resume(m, g)--> g        jump_fcontext(g->ctx, m): g learns its M
 //   g  --suspend(g)----> g0       jump_fcontext(m->g0_ctx, g): g0 learns g's context
 // The data word carries the M into the goroutine (it may be a different M
 // from last time) and the goroutine back to g0.
+//
+// Or directly, goroutine to goroutine (switch_direct): when a goroutine
+// parks, yields or exits and its P has another one at hand (a channel
+// hand-off leaves the partner in runnext), going through g0 would cost two
+// switches and a trip through the scheduler loop, each switch breaking the
+// CPU's return prediction. Instead ontop_fcontext jumps straight into the
+// next goroutine and runs direct_hook on top of its stack first: the hook
+// does for the goroutine that left what g0 would have done after resume()
+// (save its context, check its stack, run park's unlock function, queue or
+// free it), then returns {g0's context, M} as if g0 had resumed the next
+// goroutine. g0 stays suspended in resume() throughout, and whichever
+// goroutine eventually switches to g0 is the one resume() reports.
+// A fresh goroutine entered this way receives the hook's result in
+// rax:rdx, not rdi:rsi (make_fcontext's trampoline assumes jump_fcontext),
+// hence the three-instruction entry stub below.
 //
 // Sanitizer protocol (Debian's Boost 1.74 has no hooks, so we annotate):
 //   TSan: __tsan_switch_to_fiber(target, 0) in the same function as the
@@ -36,27 +51,67 @@ namespace goro::rt {
 using boost::context::detail::fcontext_t;
 using boost::context::detail::jump_fcontext;
 using boost::context::detail::make_fcontext;
+using boost::context::detail::ontop_fcontext;
 using boost::context::detail::transfer_t;
 
 void run_goroutine(Goroutine* g) noexcept;  // goroutine.cpp: runs fn, never returns
 
-namespace {
+}  // namespace goro::rt
 
-// entry is where a new goroutine starts: t.fctx is the g0 context of the M
-// that switched us in, t.data that M.
-void entry(transfer_t t) noexcept {
+// goro_rt_entry is where a new goroutine starts: t.fctx is the g0 context of
+// the M that switched us in, t.data that M.
+extern "C" __attribute__((visibility("hidden"))) void goro_rt_entry(boost::context::detail::transfer_t t) noexcept;
+extern "C" __attribute__((visibility("hidden"))) void goro_rt_entry_stub(boost::context::detail::transfer_t t) noexcept;
+
+#if defined(__x86_64__)
+// The stub moves the transfer from rax:rdx (where both jump_fcontext and an
+// ontop function's return leave it) to the argument registers. Entered by
+// a jump from make_fcontext's trampoline with the stack aligned as after a
+// call, so the tail jump keeps entry's alignment right.
+asm(R"(
+  .text
+  .globl goro_rt_entry_stub
+  .hidden goro_rt_entry_stub
+  .type goro_rt_entry_stub,@function
+goro_rt_entry_stub:
+  movq %rax, %rdi
+  movq %rdx, %rsi
+  jmp goro_rt_entry
+  .size goro_rt_entry_stub, .-goro_rt_entry_stub
+)");
+#else
+#error "goro's context switch supports x86-64 only (the entry stub is x86-64 assembly)"
+#endif
+
+extern "C" void goro_rt_entry(boost::context::detail::transfer_t t) noexcept {
+  using goro::Goroutine;
+  using goro::rt::Machine;
 #if GORO_ASAN
   __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
   auto* m = static_cast<Machine*>(t.data);
   m->g0_ctx = t.fctx;
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
-  run_goroutine(g);
+  goro::rt::run_goroutine(g);
+}
+
+namespace goro::rt {
+
+namespace {
+
+// direct_hook runs on top of the incoming goroutine's stack, right after a
+// direct switch (see the top of this file).
+transfer_t direct_hook(transfer_t t) noexcept {
+  auto* from = static_cast<Goroutine*>(t.data);
+  from->ctx = t.fctx;
+  Machine* m = from->m;
+  finish_switch_out_direct(m, from);
+  return transfer_t{m->g0_ctx, m};
 }
 
 }  // namespace
 
-void resume(Machine* m, Goroutine* g) noexcept {
+Goroutine* resume(Machine* m, Goroutine* g) noexcept {
   fcontext_t to = g->ctx;
 #if GORO_TSAN
   void* fiber = g->tsan_fiber;
@@ -70,8 +125,25 @@ void resume(Machine* m, Goroutine* g) noexcept {
 #if GORO_ASAN
   __sanitizer_finish_switch_fiber(m->asan_fake_stack, nullptr, nullptr);
 #endif
-  // Back on g0. t.data is the goroutine that switched out (always g).
-  static_cast<Goroutine*>(t.data)->ctx = t.fctx;
+  // Back on g0. t.data is the goroutine that switched out: g, or another
+  // one g handed the M to directly.
+  auto* out = static_cast<Goroutine*>(t.data);
+  out->ctx = t.fctx;
+  return out;
+}
+
+Machine* switch_direct(Goroutine* from, Goroutine* to) noexcept {
+  fcontext_t target = to->ctx;
+#if GORO_TSAN
+  void* fiber = to->tsan_fiber;
+  __tsan_switch_to_fiber(fiber, 0);
+#endif
+  const bool dying = from->reason == SwitchReason::kExit;
+  transfer_t t = ontop_fcontext(target, from, &direct_hook);
+  if (dying) __builtin_unreachable();
+  auto* now = static_cast<Machine*>(t.data);
+  now->g0_ctx = t.fctx;
+  return now;
 }
 
 Machine* suspend(Goroutine* g) noexcept {
@@ -98,7 +170,7 @@ Machine* suspend(Goroutine* g) noexcept {
 
 void prepare_context(Goroutine* g, char* sp) noexcept {
   const auto size = static_cast<std::size_t>(sp - g->stack.lo);
-  g->ctx = make_fcontext(sp, size, &entry);
+  g->ctx = make_fcontext(sp, size, &goro_rt_entry_stub);
 #if GORO_TSAN
   g->tsan_fiber = __tsan_create_fiber(0);
 #endif

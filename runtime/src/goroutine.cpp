@@ -122,13 +122,34 @@ std::string describe_exception(const std::exception_ptr& e) {
 
 }  // namespace
 
-Machine* current_machine() noexcept {
-  // Opaque to the optimiser: the value must be re-read after any switch.
+// switch_out leaves g (its reason set) for the next goroutine: directly if
+// the P has one at hand, else through g0. Returns the M that resumes g.
+static Machine* switch_out(Goroutine* g) noexcept {
+  if (Goroutine* next = take_direct_next(g->m, g)) return switch_direct(g, next);
+  return suspend(g);
+}
+
+// Never inlined, and opaque to the optimiser: compilers treat a thread-
+// local's address as fixed within a function, and after a switch the
+// goroutine may be running on another thread. An inlined copy could reuse
+// the address computed before the switch and read another thread's M.
+__attribute__((noinline)) Machine* current_machine() noexcept {
   asm volatile("" ::: "memory");
   return t_machine;
 }
 
-void set_current_machine(Machine* m) noexcept { t_machine = m; }
+namespace {
+// this_machine reads the thread-local directly: cheaper than
+// current_machine(), and valid only until the calling function's next
+// switch (which may resume it on another thread). Functions here use it on
+// entry and use what suspend() returns afterwards.
+inline Machine* this_machine() noexcept { return t_machine; }
+}  // namespace
+
+void set_current_machine(Machine* m) noexcept {
+  t_machine = m;
+  detail::t_preempt = m != nullptr ? &m->preempt : nullptr;
+}
 
 std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
 
@@ -196,7 +217,7 @@ void run_goroutine(Goroutine* g) noexcept {
   if (g->fn_on_heap) ::operator delete(g->fn);
   g->fn = nullptr;
   g->reason = SwitchReason::kExit;
-  suspend(g);
+  switch_out(g);
   __builtin_unreachable();
 }
 
@@ -214,8 +235,12 @@ void goexit0(Machine* m, Goroutine* g) {
 // ready_status moves g from kWaiting to kRunnable. False if g was not parked,
 // which only teardown tolerates (it may have made g runnable itself).
 static bool ready_status(Goroutine* g) noexcept {
-  GStatus expected = GStatus::kWaiting;
-  if (g->status.compare_exchange_strong(expected, GStatus::kRunnable, std::memory_order_acq_rel)) {
+  // Only the party that unlinked g from a wait queue readies it, so a load
+  // and a store suffice (no locked instruction); the check catches misuse.
+  // Acquire pairs with execute()'s release store of kWaiting: g's context
+  // is saved.
+  if (g->status.load(std::memory_order_acquire) == GStatus::kWaiting) {
+    g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
     return true;
   }
   if (g_runtime == nullptr || !g_runtime->tearing_down) fatal("goro: ready() of a goroutine that is not parked");
@@ -223,10 +248,9 @@ static bool ready_status(Goroutine* g) noexcept {
 }
 
 void ready_from_scheduler(Goroutine* g) noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   if (!ready_status(g)) return;
-  runq_put(m->p, g, /*next=*/true);
-  wakep();
+  if (runq_put(m->p, g, /*next=*/true)) wakep();
 }
 
 void sleep_timer_fired(void* arg, std::int64_t) { goro::ready(static_cast<Goroutine*>(arg)); }
@@ -246,7 +270,7 @@ void enter_blocking(Machine* m, Goroutine* g) noexcept {
 }
 
 void exit_blocking(Goroutine* g) noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   Processor* p = m->oldp;
   m->oldp = nullptr;
   m->blocked.store(false, std::memory_order_relaxed);
@@ -317,7 +341,7 @@ const char* to_string(GoroutineState state) noexcept {
 }
 
 Goroutine* self() noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   if (m != nullptr) {
     Goroutine* g = m->curg.load(std::memory_order_relaxed);
     if (g != nullptr) return g;
@@ -326,12 +350,12 @@ Goroutine* self() noexcept {
 }
 
 bool in_goroutine() noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   return m != nullptr && m->curg.load(std::memory_order_relaxed) != nullptr;
 }
 
 void park(UnlockFn unlock, void* arg, WaitReason reason) {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (g == nullptr) {
     thread_park(thread_record(), unlock, arg, reason);
@@ -350,7 +374,7 @@ void park(UnlockFn unlock, void* arg, WaitReason reason) {
   g->park_arg = arg;
   g->reason = SwitchReason::kPark;
   m->p->parks.add();
-  m = suspend(g);
+  m = switch_out(g);
   g->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
   if (in_blocking) enter_blocking(m, g);
   maybe_unwind(g);
@@ -362,11 +386,16 @@ void ready(Goroutine* g) noexcept {
     g->thread_note.wakeup();
     return;
   }
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   if (m != nullptr && m->p != nullptr) {
     if (!ready_status(g)) return;
-    runq_put(m->p, g, /*next=*/true);
-    wakep();
+    // Into runnext: it runs as soon as the caller parks, which is usually
+    // right away (a channel hand-off). Wake another M only if this pushed
+    // an older goroutine into the queue, i.e. there is work to share; a
+    // goroutine left waiting in runnext is caught by sysmon. (Go wakes an
+    // M every time; the woken M then steals the pair apart. See
+    // docs/design.md, "Waking Ms".)
+    if (runq_put(m->p, g, /*next=*/true)) wakep();
     return;
   }
   // A plain thread (or an M inside blocking()): the global queue.
@@ -378,31 +407,33 @@ void ready(Goroutine* g) noexcept {
 }
 
 void yield() {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall) {
     std::this_thread::yield();
     return;
   }
   g->reason = SwitchReason::kYield;
-  suspend(g);
+  switch_out(g);
   maybe_unwind(g);
 }
 
 namespace detail {
 
-void preempt_point() noexcept {
-  Machine* m = current_machine();
-  if (m == nullptr) return;
+constinit thread_local std::atomic<bool>* t_preempt = nullptr;
+
+void preempt_slow() noexcept {
+  Machine* m = this_machine();
+  m->preempt.store(false, std::memory_order_relaxed);
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
-  if (g == nullptr || !g->preempt.load(std::memory_order_relaxed)) return;
-  if (g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
+  // Not on g0 (a timer callback), not inside blocking().
+  if (g == nullptr || g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
   g->reason = SwitchReason::kPreempt;
   suspend(g);
 }
 
 SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocation& where) {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   Processor* p = m != nullptr ? m->p : nullptr;
   Runtime* rt;
   Goroutine* parent = nullptr;
@@ -446,7 +477,7 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
 }
 
 static void release_reserved(Goroutine* g) noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   Processor* p = m != nullptr ? m->p : nullptr;
   if (g->fn_on_heap) ::operator delete(g->fn);
   g->fn = nullptr;
@@ -461,7 +492,7 @@ static void release_reserved(Goroutine* g) noexcept {
 void spawn_cancel(Goroutine* g) noexcept { release_reserved(g); }
 
 void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   Processor* p = m != nullptr ? m->p : nullptr;
   Runtime* rt = g_runtime;
   g->invoke = invoke;
@@ -479,7 +510,6 @@ void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
   g->started = false;
   g->unwind = false;
   g->unwind_throws = 0;
-  g->preempt.store(false, std::memory_order_relaxed);
   g->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
   g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   rt->live.fetch_add(1, std::memory_order_relaxed);
@@ -496,7 +526,7 @@ void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
 }
 
 BlockingScope::BlockingScope() noexcept : g_(nullptr) {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   if (m == nullptr) return;
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
   if (g == nullptr || g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
@@ -511,14 +541,14 @@ BlockingScope::~BlockingScope() {
 }  // namespace detail
 
 std::uint64_t goroutine_id() noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   if (m == nullptr) return 0;
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
   return g != nullptr ? g->id.load(std::memory_order_relaxed) : 0;
 }
 
 void set_goroutine_name(const char* name) noexcept {
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   if (m == nullptr) return;
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
   if (g != nullptr) g->name.store(name, std::memory_order_relaxed);
@@ -526,7 +556,7 @@ void set_goroutine_name(const char* name) noexcept {
 
 void sleep_until(std::chrono::steady_clock::time_point t) {
   const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  Machine* m = current_machine();
+  Machine* m = this_machine();
   Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall) {
     std::this_thread::sleep_until(t);

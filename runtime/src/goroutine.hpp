@@ -83,8 +83,6 @@ class alignas(64) Goroutine {
   // by the g0 that resumes it; the run queue hands it over (release/acquire).
   boost::context::detail::fcontext_t ctx = nullptr;
   std::atomic<rt::GStatus> status{rt::GStatus::kDead};
-  // preempt is set by sysmon (any thread), cleared by the M that switches in.
-  std::atomic<bool> preempt{false};
   bool is_thread = false;  // a plain thread's record: no stack, no M
   bool started = false;    // has ever been switched in (teardown: unwind vs. drop)
   bool unwind = false;     // teardown asks it to unwind (teardown thread only)

@@ -32,6 +32,22 @@ void Lock::lock_slow() noexcept {
   }
 }
 
+void SpinLock::lock_slow() noexcept {
+  // Spin on a plain load (no cache-line ping-pong), then try again; after a
+  // while, give the CPU away: the holder may be a preempted thread.
+  for (int i = 0;; ++i) {
+    while (held_.load(std::memory_order_relaxed)) {
+      if (i < 64) {
+        cpu_relax();
+        ++i;
+      } else {
+        sched_yield();
+      }
+    }
+    if (!held_.exchange(true, std::memory_order_acquire)) return;
+  }
+}
+
 bool Note::sleep(std::int64_t deadline_ns) noexcept {
   for (;;) {
     if (key_.load(std::memory_order_acquire) != 0) return true;

@@ -11,4 +11,6 @@ using detail::futex_wake;
 using detail::Lock;
 using detail::LockGuard;
 using detail::Note;
+using detail::SpinGuard;
+using detail::SpinLock;
 }  // namespace goro::rt

@@ -57,6 +57,11 @@ struct alignas(64) Machine {
   // lock while the M sleeps); atomic only so schedtrace may read it.
   std::atomic<bool> spinning{false};
 
+  // preempt asks the goroutine running on this M to yield at its next
+  // runtime call: set by sysmon, cleared by the M when it switches in a
+  // goroutine. Read through detail::t_preempt.
+  std::atomic<bool> preempt{false};
+
   Note park_note;                 // idle sleep
   Machine* idle_link = nullptr;   // Runtime::midle, under the scheduler lock
   bool on_idle_list = false;      // likewise

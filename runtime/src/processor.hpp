@@ -69,6 +69,8 @@ struct alignas(64) Processor {
   // goroutine that has run for 10 ms). syscalltick counts blocking() entries.
   std::atomic<std::uint32_t> schedtick{0};
   std::atomic<std::uint32_t> syscalltick{0};
+  // runnext_puts counts puts into runnext (owner writes; sysmon reads it to
+  // spot a goroutine left waiting in runnext behind a busy readier).
 
   // Free goroutines (owner; the count is read racily by schedtrace).
   Goroutine* gfree = nullptr;
@@ -79,6 +81,7 @@ struct alignas(64) Processor {
   std::uint64_t goid_end = 0;
 
   std::uint64_t rng = 0;  // owner: steal order, select shuffles
+  int direct_streak = 0;  // owner: direct switches since the last trip through g0
 
   // Timers: a 4-ary min-heap on when_, under timer_lock. timer0_when caches
   // the earliest when (kNoTimer if none) so others can check without the lock.
@@ -90,6 +93,8 @@ struct alignas(64) Processor {
   // its timer is running here.
   std::atomic<RuntimeTimer*> running_timer{nullptr};
   std::atomic<bool> timers_busy{false};
+
+  Counter runnext_puts;
 
   // Statistics (owner writes).
   Counter created;

@@ -576,15 +576,24 @@ Runtime::Runtime(int procs_, std::size_t stack_size) : procs(procs_), stacks(sta
 
 Runtime::~Runtime() = default;
 
-void runq_put(Processor* p, Goroutine* g, bool next) noexcept {
+bool runq_put(Processor* p, Goroutine* g, bool next) noexcept {
   if (next) {
+    p->runnext_puts.add();
+    // Thieves only ever CAS a non-null runnext to null, so an empty slot
+    // stays empty until we fill it: a plain store will do (release: the
+    // thief that takes g sees it whole). Occupied: exchange, racing thieves.
+    if (p->runnext.load(std::memory_order_relaxed) == nullptr) {
+      p->runnext.store(g, std::memory_order_release);
+      return false;
+    }
     g = p->runnext.exchange(g, std::memory_order_acq_rel);
-    if (g == nullptr) return;
+    if (g == nullptr) return false;
     // The displaced runnext goes to the tail.
   }
   while (!p->runq.push(g)) {
-    if (runq_put_slow(g_runtime, p, g)) return;
+    if (runq_put_slow(g_runtime, p, g)) return true;
   }
+  return true;
 }
 
 void global_runq_put(Goroutine* g) noexcept {
@@ -724,60 +733,103 @@ void begin_exit() {
   wake_sysmon();
 }
 
-void execute(Machine* m, Goroutine* g, bool inherit_time) {
-  Processor* p = m->p;
-  if (m->spinning) reset_spinning(m);
+bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
+  // First: did the goroutine overflow its stack?
+  if (g->reason != SwitchReason::kExit &&
+      (static_cast<char*>(g->ctx) < g->stack.lo || !StackPool::canary_intact(g))) {
+    stack_overflow(g);
+  }
+  switch (g->reason) {
+    case SwitchReason::kPark: {
+      // Release: whoever readies g sees its saved context.
+      g->status.store(GStatus::kWaiting, std::memory_order_release);
+      const UnlockFn unlock = g->park_unlock;
+      // After a successful unlock g may already be running elsewhere: hands off.
+      return unlock != nullptr && !unlock(g, g->park_arg);
+    }
+    case SwitchReason::kYield:
+      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      runq_put(m->p, g, false);
+      return false;
+    case SwitchReason::kPreempt:
+      // Go puts preempted goroutines on the global queue, so any P may pick them up.
+      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      global_runq_put(g);
+      return false;
+    case SwitchReason::kExit:
+      goexit0(m, g);
+      return false;
+    case SwitchReason::kBlockingHandoff:
+      // The goroutine left blocking() and found no P: queue it globally;
+      // this M has no P and will stop in find_runnable.
+      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      global_runq_put(g);
+      return false;
+  }
+  return false;
+}
+
+void finish_switch_out_direct(Machine* m, Goroutine* g) noexcept {
+  if (finish_switch_out(m, g)) {
+    // A cancelled park: g resumes as soon as the goroutine we switched to
+    // gives up the P.
+    g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+    if (runq_put(m->p, g, /*next=*/true)) wakep();
+  }
+}
+
+void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) noexcept {
   if (!inherit_time) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->switches.add();
   g->m = m;
   g->started = true;
-  g->preempt.store(false, std::memory_order_relaxed);
+  m->preempt.store(false, std::memory_order_relaxed);
   g->status.store(GStatus::kRunning, std::memory_order_relaxed);
   // Release: sysmon and dumps that load curg (acquire) see the record
   // fully built.
   m->curg.store(g, std::memory_order_release);
+}
+
+void execute(Machine* m, Goroutine* g, bool inherit_time) {
+  if (m->spinning) reset_spinning(m);
+  prepare_to_run(m, m->p, g, inherit_time);
   for (;;) {
-    resume(m, g);
-    // Back on g0. First: did the goroutine overflow its stack?
-    if (g->reason != SwitchReason::kExit &&
-        (static_cast<char*>(g->ctx) < g->stack.lo || !StackPool::canary_intact(g))) {
-      stack_overflow(g);
-    }
+    Goroutine* out = resume(m, g);
     m->curg.store(nullptr, std::memory_order_relaxed);
-    switch (g->reason) {
-      case SwitchReason::kPark: {
-        // Release: whoever readies g sees its saved context.
-        g->status.store(GStatus::kWaiting, std::memory_order_release);
-        const UnlockFn unlock = g->park_unlock;
-        if (unlock != nullptr && !unlock(g, g->park_arg)) {
-          // Park cancelled: resume at once, keeping the time slice.
-          g->status.store(GStatus::kRunning, std::memory_order_relaxed);
-          m->curg.store(g, std::memory_order_release);
-          continue;
-        }
-        // g may already be running elsewhere: do not touch it.
-        return;
-      }
-      case SwitchReason::kYield:
-        g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
-        runq_put(m->p, g, false);
-        return;
-      case SwitchReason::kPreempt:
-        // Go puts preempted goroutines on the global queue, so any P may pick them up.
-        g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
-        global_runq_put(g);
-        return;
-      case SwitchReason::kExit:
-        goexit0(m, g);
-        return;
-      case SwitchReason::kBlockingHandoff:
-        // The goroutine left blocking() and found no P: queue it globally;
-        // this M has no P and will stop in find_runnable.
-        g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
-        global_runq_put(g);
-        return;
-    }
+    if (!finish_switch_out(m, out)) return;
+    // Park cancelled: resume at once, keeping the time slice.
+    g = out;
+    g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    m->curg.store(g, std::memory_order_release);
   }
+}
+
+Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
+#if GORO_ASAN
+  // ASan's fiber switch protocol has no room for code on the new stack
+  // before the switch completes: always go through g0.
+  (void)m;
+  (void)g;
+  return nullptr;
+#else
+  Runtime* rt = g_runtime;
+  Processor* p = m->p;
+  if (p == nullptr || rt->tearing_down || rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+  // Main's exit ends the run: g0 handles it.
+  if (g->reason == SwitchReason::kExit && g->id.load(std::memory_order_relaxed) == 1) return nullptr;
+  // Every kDirectStreak-th switch goes through g0 anyway, so timers, the
+  // global queue and the idle Ms get looked at even while goroutines hand
+  // the P back and forth.
+  if (++p->direct_streak >= kDirectStreak) {
+    p->direct_streak = 0;
+    return nullptr;
+  }
+  bool inherit = false;
+  Goroutine* next = runq_get(p, &inherit);
+  if (next == nullptr) return nullptr;
+  prepare_to_run(m, p, next, inherit);
+  return next;
+#endif
 }
 
 void schedule_loop(Machine* m) {

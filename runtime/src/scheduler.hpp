@@ -84,11 +84,23 @@ extern Runtime* g_runtime;
 inline constexpr int kGFreeLocalMax = 64;  // Go's gfput threshold
 inline constexpr int kGFreeBatch = 32;     // moved to/from the global cache at once
 inline constexpr std::uint64_t kGoidBatch = 16;  // Go's _GoidCacheBatch
+// One switch in kDirectStreak goes through g0 even when the next goroutine
+// is at hand (61, like the global queue's fairness tick: a prime that does
+// not resonate with program periods). Bounds how long timers and the global
+// queue wait behind goroutines handing the P back and forth: ~60 switches,
+// a few microseconds.
+inline constexpr int kDirectStreak = 61;
 
 // --- scheduler.cpp -------------------------------------------------------
 void schedule_loop(Machine* m);
 void execute(Machine* m, Goroutine* g, bool inherit_time);
-void runq_put(Processor* p, Goroutine* g, bool next) noexcept;
+// take_direct_next returns the goroutine g may switch to directly, already
+// made m's current goroutine, or null (then g goes through g0).
+Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept;
+// runq_put queues g on p (owner only): in runnext if next, else at the
+// tail. Returns true if the local queue grew (a displaced runnext, or a
+// plain put): the caller may want to wake an M to share the work.
+bool runq_put(Processor* p, Goroutine* g, bool next) noexcept;
 void global_runq_put(Goroutine* g) noexcept;  // takes the lock
 void wakep() noexcept;
 void startm(Processor* p, bool spinning);
@@ -108,9 +120,22 @@ void ready_from_scheduler(Goroutine* g) noexcept;
 Goroutine* gfget(Processor* p);
 void gfput(Processor* p, Goroutine* g) noexcept;
 
+// finish_switch_out does, for a goroutine that just switched out, what its
+// switch reason asks (park's unlock, queueing, exit). On g0 (execute) it
+// returns true when a cancelled park wants the goroutine resumed at once.
+bool finish_switch_out(Machine* m, Goroutine* g) noexcept;
+// finish_switch_out_direct is the same after a direct switch, on the next
+// goroutine's stack: a cancelled park there puts the goroutine in runnext.
+void finish_switch_out_direct(Machine* m, Goroutine* g) noexcept;
+
 // --- context.cpp: the only user of Boost.Context ---------------------------
-// resume switches from g0 into g; returns when g switches back.
-void resume(Machine* m, Goroutine* g) noexcept;
+// resume switches from g0 into g; returns the goroutine that switched back
+// to g0 (g, or one that g handed the M to directly).
+Goroutine* resume(Machine* m, Goroutine* g) noexcept;
+// switch_direct switches from the running goroutine straight into `to`
+// (already made the M's current goroutine); returns the M that later
+// resumes `from`.
+Machine* switch_direct(Goroutine* from, Goroutine* to) noexcept;
 // suspend switches from the running goroutine g to its M's g0; returns when
 // g is resumed, with the M that resumed it.
 Machine* suspend(Goroutine* g) noexcept;

@@ -36,6 +36,7 @@ constexpr std::int64_t kForcePreemptNs = 10'000'000;  // Go's forcePreemptNS
 constexpr std::int64_t kMinDelayNs = 20'000;
 constexpr std::int64_t kMaxDelayNs = 10'000'000;
 constexpr std::int64_t kScavengePeriodNs = 250'000'000;
+constexpr std::int64_t kRunnextDelayNs = 1'000'000;
 constexpr std::int64_t kScavengeBatch = 1 << 18;
 
 struct PWatch {
@@ -46,14 +47,35 @@ struct PWatch {
   bool flagged = false;
   std::int64_t flagged_at = 0;
   bool hog = false;
+  std::uint64_t runnext_puts = 0;  // at the previous tick, with runnext occupied
 };
 
-int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now) {
+// check_runnext wakes an M when a goroutine has sat in a running P's
+// runnext for a whole tick: ready() does not wake anyone for a goroutine it
+// puts there (the readier usually parks at once), so if the readier keeps
+// running instead, this is what lets another M steal the readied one.
+// Returns true if runnext is occupied (sysmon then keeps its ticks short).
+bool check_runnext(Processor* p, PWatch& w) {
+  if (p->runnext.load(std::memory_order_acquire) == nullptr) {
+    w.runnext_puts = 0;
+    return false;
+  }
+  const std::uint64_t puts = p->runnext_puts.get();
+  if (puts == w.runnext_puts) {
+    wakep();
+  }
+  w.runnext_puts = puts;
+  return true;
+}
+
+int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runnext_busy) {
   int n = 0;
+  *runnext_busy = false;
   for (std::size_t i = 0; i < rt->allp.size(); ++i) {
     Processor* p = rt->allp[i].get();
     PWatch& w = watch[i];
     const PStatus s = p->status.load(std::memory_order_acquire);
+    if (s == PStatus::kRunning && check_runnext(p, w)) *runnext_busy = true;
     if (s == PStatus::kRunning || s == PStatus::kSyscall) {
       const std::uint32_t t = p->schedtick.load(std::memory_order_relaxed);
       if (w.schedtick != t) {
@@ -66,7 +88,7 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now) {
         Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
         if (g != nullptr) {
           if (!w.flagged) {
-            g->preempt.store(true, std::memory_order_relaxed);
+            m->preempt.store(true, std::memory_order_relaxed);
             rt->preempt_requests.add();
             w.flagged = true;
             w.flagged_at = now;
@@ -156,11 +178,14 @@ void sysmon_main(Runtime* rt) {
       continue;
     }
 
-    if (retake(rt, watch, now) > 0) {
+    bool runnext_busy = false;
+    if (retake(rt, watch, now, &runnext_busy) > 0) {
       idle = 0;
     } else {
       ++idle;
     }
+    // A goroutine waiting in runnext is noticed within ~2 ms at worst.
+    if (runnext_busy) delay = std::min(delay, kRunnextDelayNs);
     if (trace_ns > 0 && now - last_trace >= trace_ns) {
       schedtrace(rt, rt->debug.scheddetail);
       last_trace = now;

@@ -23,6 +23,7 @@
 // park() returns in g.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace goro {
@@ -86,10 +87,20 @@ void park_with(F& unlock, WaitReason reason) {
 void ready(Goroutine* g) noexcept;
 
 namespace detail {
+// t_preempt points at the preemption flag of the M running on this thread
+// (null on plain threads). sysmon sets the flag when the M's goroutine has
+// run for 10 ms; the M clears it when it switches goroutines.
+extern constinit thread_local std::atomic<bool>* t_preempt;
+
+void preempt_slow() noexcept;
+
 // preempt_point is a cooperative preemption check: primitives call it on
-// their non-blocking fast paths so that a goroutine flagged by sysmon (it has
-// run for more than 10 ms) yields at its next runtime call.
-void preempt_point() noexcept;
+// their fast paths so that a goroutine flagged by sysmon yields at its next
+// runtime call. One thread-local load and one relaxed load when not flagged.
+inline void preempt_point() noexcept {
+  std::atomic<bool>* flag = t_preempt;
+  if (flag != nullptr && flag->load(std::memory_order_relaxed)) preempt_slow();
+}
 }  // namespace detail
 
 }  // namespace goro

@@ -91,17 +91,46 @@ class Lock {
   std::atomic<std::uint32_t> state_{kUnlocked};
 };
 
-// LockGuard is std::lock_guard for Lock (kept local so this header stays tiny).
-class LockGuard {
+// SpinLock guards the tiny critical sections of channels and the
+// semaphore table: a few dozen instructions, never held across a park (the
+// park's unlock function releases it after the switch). Its unlock is a
+// plain release store, not a locked exchange: Lock's unlock must exchange
+// to learn whether someone sleeps on the futex, which costs a locked
+// instruction on every channel operation. Waiters spin briefly, then yield
+// the thread, so a holder preempted by the kernel (likely with more Ms than
+// cores) gets the CPU back. Not for long critical sections.
+class SpinLock {
  public:
-  explicit LockGuard(Lock& l) noexcept : l_(l) { l_.lock(); }
-  ~LockGuard() { l_.unlock(); }
-  LockGuard(const LockGuard&) = delete;
-  LockGuard& operator=(const LockGuard&) = delete;
+  void lock() noexcept {
+    // Pairs with the release store in unlock().
+    if (!held_.exchange(true, std::memory_order_acquire)) return;
+    lock_slow();
+  }
+  bool try_lock() noexcept {
+    return !held_.load(std::memory_order_relaxed) && !held_.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() noexcept { held_.store(false, std::memory_order_release); }
 
  private:
-  Lock& l_;
+  void lock_slow() noexcept;
+  std::atomic<bool> held_{false};
 };
+
+// LockGuard is std::lock_guard for Lock and SpinLock (kept local so this
+// header stays tiny).
+template <class L>
+class BasicLockGuard {
+ public:
+  explicit BasicLockGuard(L& l) noexcept : l_(l) { l_.lock(); }
+  ~BasicLockGuard() { l_.unlock(); }
+  BasicLockGuard(const BasicLockGuard&) = delete;
+  BasicLockGuard& operator=(const BasicLockGuard&) = delete;
+
+ private:
+  L& l_;
+};
+using LockGuard = BasicLockGuard<Lock>;
+using SpinGuard = BasicLockGuard<SpinLock>;
 
 class Note {
  public:
