@@ -13,6 +13,7 @@
 #include <cxxabi.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@
 
 #include "external.hpp"
 #include "sanitizers.hpp"
+#include "stack_pool.hpp"
 #include "scheduler.hpp"
 
 namespace goro::rt {
@@ -45,10 +47,6 @@ Goroutine* thread_record() noexcept {
   thread_local ThreadRecord record;
   return &record.g;
 }
-
-// The function object lives on the stack when it is small enough; a quarter
-// of the stack at most, so the goroutine keeps room to run.
-std::size_t max_inline_fn(const Runtime* rt) { return rt->stacks.usable_size() / 4; }
 
 char* align_down(char* p, std::size_t align) {
   return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{align} - 1));
@@ -172,34 +170,63 @@ std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
 }
 
 Goroutine* gfget(Processor* p) {
-  if (p->gfree == nullptr) {
-    int n = 0;
-    Goroutine* chain = g_runtime->stacks.get_batch(kGFreeBatch, &n);
-    p->gfree = chain;
-    p->gfree_count.store(n, std::memory_order_relaxed);
-  }
-  Goroutine* g = p->gfree;
-  if (g == nullptr) return g_runtime->stacks.new_goroutine();
-  p->gfree = g->sched_link;
-  p->gfree_count.store(p->gfree_count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  g->sched_link = nullptr;
-  return g;
+  int n = p->gfree_count.load(std::memory_order_relaxed);
+  if (n == 0) n = g_runtime->records.get_batch(p->gfree, kGFreeBatch);
+  if (n == 0) return g_runtime->records.make();
+  p->gfree_count.store(n - 1, std::memory_order_relaxed);
+  return p->gfree[n - 1];
 }
 
 void gfput(Processor* p, Goroutine* g) noexcept {
-  g->sched_link = p->gfree;
-  p->gfree = g;
-  const int count = p->gfree_count.load(std::memory_order_relaxed) + 1;
-  p->gfree_count.store(count, std::memory_order_relaxed);
-  if (count < kGFreeLocalMax) return;
-  // Keep half; give the rest to the global cache so other Ps can use them.
-  Goroutine* head = p->gfree;
-  Goroutine* tail = head;
-  for (int i = 1; i < kGFreeBatch; ++i) tail = tail->sched_link;
-  p->gfree = tail->sched_link;
-  p->gfree_count.store(count - kGFreeBatch, std::memory_order_relaxed);
-  tail->sched_link = nullptr;
-  g_runtime->stacks.put_batch(head, tail, kGFreeBatch);
+  int n = p->gfree_count.load(std::memory_order_relaxed);
+  if (n == Processor::kGFreeMax) {
+    // Give the older half to the global cache so other Ps can use it; keep
+    // the recently used (warm) half.
+    g_runtime->records.put_batch(p->gfree, kGFreeBatch);
+    std::copy(p->gfree + kGFreeBatch, p->gfree + n, p->gfree);
+    n -= kGFreeBatch;
+  }
+  p->gfree[n] = g;
+  p->gfree_count.store(n + 1, std::memory_order_relaxed);
+}
+
+void bind_stack(Processor* p, Goroutine* g) noexcept {
+  StackPool& pool = g_runtime->stacks;
+  StackSlot s;
+  int n = p->sfree_count;
+  if (n == 0) n = pool.get_batch(p->sfree, kGFreeBatch);
+  if (n > 0) {
+    s = p->sfree[n - 1];
+    p->sfree_count = n - 1;
+  } else {
+    try {
+      s = pool.acquire();
+    } catch (const std::bad_alloc&) {
+      fatal("out of memory: no address space for another goroutine stack");
+    }
+  }
+  g->stack.slot = s.base;
+  g->stack.lo = pool.lo(s);
+  g->stack.hi = pool.hi(s);
+  g->stack.guarded = s.guarded;
+  // Frames abandoned by an earlier goroutine's exit leave ASan poison.
+  GORO_UNPOISON(g->stack.lo, static_cast<std::size_t>(g->stack.hi - g->stack.lo));
+  prepare_context(g, align_down(g->stack.hi, 64));
+}
+
+void unbind_stack(Processor* p, Goroutine* g) noexcept {
+  const StackSlot s{g->stack.slot, g->stack.guarded};
+  g->stack = Stack{};
+  int n = p->sfree_count;
+  if (n == Processor::kSFreeMax) {
+    // The older half goes to the global cache (and, unused long enough, back
+    // to the OS); the warm half stays.
+    g_runtime->stacks.put_batch(p->sfree, Processor::kSFreeMax / 2);
+    std::copy(p->sfree + Processor::kSFreeMax / 2, p->sfree + n, p->sfree);
+    n -= Processor::kSFreeMax / 2;
+  }
+  p->sfree[n] = s;
+  p->sfree_count = n + 1;
 }
 
 // run_goroutine runs on the goroutine's own stack from its first switch-in
@@ -228,6 +255,7 @@ void goexit0(Machine* m, Goroutine* g) {
   const bool was_main = g->id.load(std::memory_order_relaxed) == 1 && !rt->tearing_down;
   g->name.store(nullptr, std::memory_order_relaxed);
   rt->live.fetch_sub(1, std::memory_order_relaxed);
+  unbind_stack(m->p, g);
   gfput(m->p, g);
   if (was_main) begin_exit();
 }
@@ -448,9 +476,8 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
     if (rt == nullptr) throw std::logic_error("goro::go: called outside goro::run()");
     if (m != nullptr) parent = m->curg.load(std::memory_order_relaxed);
     try {
-      int n = 0;
-      g = rt->stacks.get_batch(1, &n);
-      if (g == nullptr) g = rt->stacks.new_goroutine();
+      g = nullptr;
+      if (rt->records.get_batch(&g, 1) == 0) g = rt->records.make();
     } catch (...) {
       external_release();
       throw;
@@ -462,8 +489,8 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
   g->file.store(where.file_name(), std::memory_order_relaxed);
   g->function.store(where.function_name(), std::memory_order_relaxed);
   g->line.store(static_cast<std::uint32_t>(where.line()), std::memory_order_relaxed);
-  if (size <= max_inline_fn(rt)) {
-    g->fn = align_down(g->stack.hi - size, align < 16 ? 16 : align);
+  if (size <= kInlineFnBytes && align <= 16) {
+    g->fn = g->fn_buf;
     g->fn_on_heap = false;
   } else {
     g->fn = ::operator new(size);
@@ -484,7 +511,7 @@ static void release_reserved(Goroutine* g) noexcept {
   if (p != nullptr) {
     gfput(p, g);
   } else {
-    g_runtime->stacks.put_batch(g, g, 1);
+    g_runtime->records.put_batch(&g, 1);
     external_release();
   }
 }
@@ -504,9 +531,7 @@ void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
     release_reserved(g);
     return;
   }
-  char* sp = g->fn_on_heap ? g->stack.hi : static_cast<char*>(g->fn);
-  sp = align_down(sp, 64);
-  prepare_context(g, sp);
+  // No stack yet: it is bound when the goroutine first runs.
   g->started = false;
   g->unwind = false;
   g->unwind_throws = 0;

@@ -1,11 +1,11 @@
 // goroutine.hpp: G, the goroutine record, and its state machine.
 //
-// A Goroutine lives at the top of its own stack slot (see stack_pool.hpp):
-// the header, the function object and the first frames share one page, so a
-// parked goroutine that never went deep costs one resident page. Records are
-// never freed while the run lasts unless the scavenger returns their memory;
-// an exited goroutine goes to its P's free list with its stack, and go()
-// takes it from there (Go's gFree lists).
+// Records come from the RecordPool and live as long as the run; an exited
+// goroutine's record goes to its P's free list, and go() takes it from
+// there (Go's gFree lists). The stack is separate (stack_pool.hpp): bound
+// when the goroutine first runs, returned when it exits. A small function
+// object lives in the record itself, so a queued goroutine that has not run
+// yet costs a few hundred bytes.
 //
 // States (Go's _G* values in brackets) and who moves between them:
 //
@@ -63,13 +63,18 @@ enum class SwitchReason : std::uint8_t {
 // that catches (...) must rethrow it, as with Boost.Context's forced_unwind.
 struct ForcedUnwind {};
 
-// Stack describes a goroutine's slot (stack_pool.hpp for the layout).
+// Stack describes a goroutine's bound stack slot (stack_pool.hpp for the
+// layout); all null before the goroutine first runs and after it exits.
 struct Stack {
-  char* slot = nullptr;  // lowest address: the guard page, or the page holding the canary band
+  char* slot = nullptr;  // lowest address: the guard page, or the first stack page
   char* lo = nullptr;    // lowest usable byte
-  char* hi = nullptr;    // one past the highest usable byte (the record starts here)
-  bool guarded = false;  // PROT_NONE guard page below lo; else a canary band
+  char* hi = nullptr;    // one past the highest usable byte
+  bool guarded = false;  // PROT_NONE guard page below lo; else a canary band below slot
 };
+
+// Function objects up to this size (and 16-byte alignment) live in the
+// record; larger ones on the heap.
+inline constexpr std::size_t kInlineFnBytes = 64;
 
 }  // namespace goro::rt
 
@@ -93,15 +98,13 @@ class alignas(64) Goroutine {
   // Park request, written by the goroutine before switching out, read by g0.
   UnlockFn park_unlock = nullptr;
   void* park_arg = nullptr;
-  // sched_link chains the goroutine in the global run queue and the free
-  // lists; whoever holds the list owns the link.
-  Goroutine* sched_link = nullptr;
 
   // --- the function (set by go(), run once) --------------------------------
   detail::InvokeFn invoke = nullptr;
   detail::DestroyFn destroy = nullptr;
-  void* fn = nullptr;
+  void* fn = nullptr;  // fn_buf, or a heap block
   bool fn_on_heap = false;
+  alignas(16) unsigned char fn_buf[rt::kInlineFnBytes];
 
   // --- identity, read racily by dumps (hence atomics) -----------------------
   std::atomic<std::uint64_t> id{0};
@@ -115,7 +118,6 @@ class alignas(64) Goroutine {
 
   // --- memory ---------------------------------------------------------------
   rt::Stack stack;
-  std::uint32_t allg_index = 0;  // position in Runtime::allgs (under its lock)
 
   // sleep_timer backs sleep_for: one per goroutine, so sleeping allocates nothing.
   RuntimeTimer sleep_timer{&rt::sleep_timer_fired, this};

@@ -66,7 +66,7 @@ GoroutineInfo info_of(Runtime* rt, Goroutine* g, std::int64_t now) {
 std::vector<GoroutineInfo> collect(Runtime* rt) {
   std::vector<GoroutineInfo> out;
   const std::int64_t now = now_ns();
-  rt->stacks.for_each_goroutine([&](Goroutine* g) {
+  rt->records.for_each([&](Goroutine* g) {
     if (g->status.load(std::memory_order_acquire) == GStatus::kDead) return;
     out.push_back(info_of(rt, g, now));
   });
@@ -220,7 +220,7 @@ SchedStats sched_stats() {
     s.handoffs = rt->handoffs.get();
     s.preempt_requests = rt->preempt_requests.get();
     s.hogs = rt->hogs.get();
-    s.stacks_in_use = rt->stacks.records();
+    s.stacks_in_use = rt->stacks.slots_carved() - rt->stacks.free_slots();
     s.stack_bytes_reserved = rt->stacks.reserved_bytes();
     s.guarded_stacks = rt->stacks.guarded();
     s.uptime_ms = (now_ns() - rt->start_ns) / 1000000;

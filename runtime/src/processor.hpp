@@ -21,6 +21,7 @@
 #include "goro/runtime_timer.hpp"
 #include "lock.hpp"
 #include "run_queue.hpp"
+#include "stack_pool.hpp"
 
 namespace goro {
 class Goroutine;
@@ -72,9 +73,17 @@ struct alignas(64) Processor {
   // runnext_puts counts puts into runnext (owner writes; sysmon reads it to
   // spot a goroutine left waiting in runnext behind a busy readier).
 
-  // Free goroutines (owner; the count is read racily by schedtrace).
-  Goroutine* gfree = nullptr;
+  // Free goroutines, most recently freed last (owner; the count is read
+  // racily by schedtrace). Pointers, so moving a batch to or from the global
+  // cache touches no (cold) record.
+  static constexpr int kGFreeMax = 64;  // Go's gfput threshold
+  Goroutine* gfree[kGFreeMax] = {};
   std::atomic<int> gfree_count{0};
+  // Free stack slots (owner), most recently freed last: warm memory for the
+  // next goroutine that starts here.
+  static constexpr int kSFreeMax = 32;
+  StackSlot sfree[kSFreeMax] = {};
+  int sfree_count = 0;
 
   // Goroutine id cache (owner): [goid_next, goid_end).
   std::uint64_t goid_next = 0;

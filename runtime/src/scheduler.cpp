@@ -81,24 +81,14 @@ std::uint64_t splitmix(std::uint64_t& s) noexcept {
 }
 
 // Global run queue, under rt->lock.
-void globrunq_put_batch_locked(Runtime* rt, Goroutine* head, Goroutine* tail, std::int64_t n) noexcept {
-  tail->sched_link = nullptr;
-  if (rt->runq_tail != nullptr) {
-    rt->runq_tail->sched_link = head;
-  } else {
-    rt->runq_head = head;
-  }
-  rt->runq_tail = tail;
-  rt->runq_size.store(rt->runq_size.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+void globrunq_put_locked(Runtime* rt, Goroutine* g) {
+  rt->runq.push_back(g);
+  rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
 }
 
 Goroutine* globrunq_pop_locked(Runtime* rt) noexcept {
-  Goroutine* g = rt->runq_head;
-  if (g == nullptr) return nullptr;
-  rt->runq_head = g->sched_link;
-  if (rt->runq_head == nullptr) rt->runq_tail = nullptr;
-  g->sched_link = nullptr;
-  rt->runq_size.store(rt->runq_size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  Goroutine* g = rt->runq.pop_front();
+  rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
   return g;
 }
 
@@ -106,22 +96,20 @@ Goroutine* globrunq_pop_locked(Runtime* rt) noexcept {
 // the rest into p's local queue (Go's globrunqget). max = 0: no limit but
 // the fair share. The caller's local queue must be empty when max != 1.
 Goroutine* globrunq_get_locked(Runtime* rt, Processor* p, std::int64_t max) noexcept {
-  std::int64_t size = rt->runq_size.load(std::memory_order_relaxed);
+  const auto size = static_cast<std::int64_t>(rt->runq.size());
   if (size == 0) return nullptr;
   std::int64_t n = std::min<std::int64_t>(size, size / rt->procs + 1);
   if (max > 0 && n > max) n = max;
   n = std::min<std::int64_t>(n, RunQueue::kCapacity / 2);
-  Goroutine* g = globrunq_pop_locked(rt);
+  Goroutine* g = rt->runq.pop_front();
   for (--n; n > 0; --n) {
-    Goroutine* extra = globrunq_pop_locked(rt);
+    Goroutine* extra = rt->runq.pop_front();
     if (!p->runq.push(extra)) {  // cannot happen when the queue was empty; be safe
-      extra->sched_link = rt->runq_head;
-      rt->runq_head = extra;
-      if (rt->runq_tail == nullptr) rt->runq_tail = extra;
-      rt->runq_size.store(rt->runq_size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      rt->runq.push_front(extra);
       break;
     }
   }
+  rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
   return g;
 }
 
@@ -131,9 +119,9 @@ bool runq_put_slow(Runtime* rt, Processor* p, Goroutine* g) noexcept {
   const std::uint32_t n = p->runq.take_half_for_overflow(batch);
   if (n == 0) return false;
   batch[n] = g;
-  for (std::uint32_t i = 0; i < n; ++i) batch[i]->sched_link = batch[i + 1];
   LockGuard l(rt->lock);
-  globrunq_put_batch_locked(rt, batch[0], batch[n], n + 1);
+  for (std::uint32_t i = 0; i <= n; ++i) rt->runq.push_back(batch[i]);
+  rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
   return true;
 }
 
@@ -525,7 +513,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
     LockGuard l(rt->lock);
     while (Goroutine* g = globrunq_pop_locked(rt)) todo.push_back(g);
   }
-  rt->stacks.for_each_goroutine([&](Goroutine* g) {
+  rt->records.for_each([&](Goroutine* g) {
     GStatus expected = GStatus::kWaiting;
     if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) todo.push_back(g);
   });
@@ -558,6 +546,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
                  "their memory is left allocated\n",
                  stuck);
     rt->stacks.leak_slabs();
+    rt->records.leak();
   }
 }
 
@@ -599,7 +588,7 @@ bool runq_put(Processor* p, Goroutine* g, bool next) noexcept {
 void global_runq_put(Goroutine* g) noexcept {
   Runtime* rt = g_runtime;
   LockGuard l(rt->lock);
-  globrunq_put_batch_locked(rt, g, g, 1);
+  globrunq_put_locked(rt, g);
 }
 
 void pidleput_locked(Processor* p) noexcept {
@@ -736,7 +725,7 @@ void begin_exit() {
 bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
   // First: did the goroutine overflow its stack?
   if (g->reason != SwitchReason::kExit &&
-      (static_cast<char*>(g->ctx) < g->stack.lo || !StackPool::canary_intact(g))) {
+      (static_cast<char*>(g->ctx) < g->stack.lo || !StackPool::canary_intact({g->stack.slot, g->stack.guarded}))) {
     stack_overflow(g);
   }
   switch (g->reason) {
@@ -779,6 +768,7 @@ void finish_switch_out_direct(Machine* m, Goroutine* g) noexcept {
 }
 
 void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) noexcept {
+  if (g->stack.slot == nullptr) bind_stack(p, g);  // first run: it gets its stack now
   if (!inherit_time) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->switches.add();
   g->m = m;
@@ -932,7 +922,6 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   g1->file.store("goro::run", std::memory_order_relaxed);
   g1->line.store(0, std::memory_order_relaxed);
   g1->function.store("main", std::memory_order_relaxed);
-  prepare_context(g1, reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(slot.storage) & ~std::uintptr_t{63}));
   g1->status.store(GStatus::kRunnable, std::memory_order_relaxed);
   rt->live.store(1, std::memory_order_relaxed);
   m0->p->created.add();

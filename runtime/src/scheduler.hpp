@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "global_queue.hpp"
 #include "goroutine.hpp"
 #include "lock.hpp"
 #include "machine.hpp"
@@ -31,6 +32,7 @@ struct Runtime {
   std::vector<std::unique_ptr<Processor>> allp;
   std::vector<std::int32_t> steal_strides;  // numbers coprime with procs (random steal order)
   StackPool stacks;
+  RecordPool records;
 
   // lock is the scheduler lock (Go's sched.lock). It guards the idle M and
   // idle P lists, the global run queue and the M list.
@@ -44,9 +46,8 @@ struct Runtime {
   // (nmspinning) and read lock-free by wakep().
   std::atomic<int> npidle{0};
   std::atomic<int> nmspinning{0};
-  Goroutine* runq_head = nullptr;  // global run queue (under lock)
-  Goroutine* runq_tail = nullptr;
-  std::atomic<std::int64_t> runq_size{0};  // written under lock, read lock-free
+  GlobalQueue runq;                        // global run queue (under lock)
+  std::atomic<std::int64_t> runq_size{0};  // its size: written under lock, read lock-free
 
   // Goroutine ids: main is 1; Ps take batches of kGoidBatch from goid_gen.
   std::atomic<std::uint64_t> goid_gen{2};
@@ -81,8 +82,7 @@ struct Runtime {
 // cleared after all have stopped, so code on an M may read it plainly.
 extern Runtime* g_runtime;
 
-inline constexpr int kGFreeLocalMax = 64;  // Go's gfput threshold
-inline constexpr int kGFreeBatch = 32;     // moved to/from the global cache at once
+inline constexpr int kGFreeBatch = 32;  // moved to/from the global cache at once
 inline constexpr std::uint64_t kGoidBatch = 16;  // Go's _GoidCacheBatch
 // One switch in kDirectStreak goes through g0 even when the next goroutine
 // is at hand (61, like the global queue's fairness tick: a prime that does
@@ -119,6 +119,10 @@ void goexit0(Machine* m, Goroutine* g);
 void ready_from_scheduler(Goroutine* g) noexcept;
 Goroutine* gfget(Processor* p);
 void gfput(Processor* p, Goroutine* g) noexcept;
+// bind_stack gives g (never run yet) a stack and its initial context;
+// unbind_stack takes it back after g's last switch. Owner of p only.
+void bind_stack(Processor* p, Goroutine* g) noexcept;
+void unbind_stack(Processor* p, Goroutine* g) noexcept;
 
 // finish_switch_out does, for a goroutine that just switched out, what its
 // switch reason asks (park's unlock, queueing, exit). On g0 (execute) it

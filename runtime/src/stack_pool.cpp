@@ -41,29 +41,30 @@ long count_maps() {
 }
 
 // Slabs hold this many slots: big enough that mmap is rare (one call per
-// 128 goroutines at most), small enough that a small program reserves
-// little address space.
+// 128 stacks at most), small enough that a small program reserves little
+// address space.
 constexpr std::size_t kSlotsPerSlab = 128;
 
-// The pool always keeps this many free records, so a steady workload that
+// The pool always keeps this many free slots, so a steady workload that
 // spawns and exits never pays for fresh pages.
 constexpr std::int64_t kReserve = 1024;
+
+// Records come in chunks of this many.
+constexpr std::size_t kChunk = 256;
 
 }  // namespace
 
 StackPool::StackPool(std::size_t usable_size)
     : page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))),
       usable_(round_up(usable_size, page_)),
-      record_bytes_(round_up(sizeof(Goroutine), 64) + kCanaryBytes),
-      slot_size_(page_ + round_up(usable_ + record_bytes_, page_)),
-      slots_per_slab_(kSlotsPerSlab),
+      slot_size_(page_ + round_up(usable_ + kCanaryBytes, page_)),
       reserve_(kReserve) {
-  // Guard budget: each guard page costs two map areas. Leave half the
-  // kernel's budget (minus what the process already uses) to everyone else;
-  // sanitizers map a lot themselves, so give them a quarter.
+  // Guard budget: each guard page costs two map areas. Leave 8192 of the
+  // kernel's budget (beyond what the process already uses) to everyone
+  // else; sanitizers map a lot themselves, so they get half of the rest.
   const long max_maps = read_long_file("/proc/sys/vm/max_map_count", 65530);
-  long spare = max_maps - count_maps() - 4096;
-  spare = kUnderSanitizer ? spare / 4 : spare / 2;
+  long spare = max_maps - count_maps() - 8192;
+  if (kUnderSanitizer) spare /= 2;
   guard_budget_ = std::max<long>(0, spare / 2);
   // GORODEBUG=stackguard=0: canaries only (tests the canary path).
   if (const char* dbg = std::getenv("GORODEBUG"); dbg != nullptr && std::strstr(dbg, "stackguard=0") != nullptr) {
@@ -82,18 +83,10 @@ StackPool::~StackPool() {
   }
 }
 
-char* StackPool::take_slot(bool* guarded) {
-  if (!released_.empty()) {
-    // A released slot keeps its guard page (mprotect survives MADV_DONTNEED).
-    const ReleasedSlot r = released_.back();
-    released_.pop_back();
-    *guarded = r.guarded;
-    return r.slot;
-  }
+StackSlot StackPool::carve() {
   if (bump_ == bump_end_) {
-    const std::size_t bytes = page_ + slot_size_ * slots_per_slab_;
-    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    const std::size_t bytes = page_ + slot_size_ * kSlotsPerSlab;
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) throw std::bad_alloc();
     // Huge pages would commit 2 MiB for a goroutine that touched 4 KiB.
     madvise(mem, bytes, MADV_NOHUGEPAGE);
@@ -106,151 +99,108 @@ char* StackPool::take_slot(bool* guarded) {
     bump_ = static_cast<char*>(mem) + page_;  // the header page holds slot 0's canary band
     bump_end_ = static_cast<char*>(mem) + bytes;
   }
-  char* slot = bump_;
+  StackSlot s{bump_, false};
   bump_ += slot_size_;
-  *guarded = false;
-  if (guarded_count_ < guard_budget_ && mprotect(slot, page_, PROT_NONE) == 0) {
+  ++carved_total_;
+  if (guarded_count_ < guard_budget_ && mprotect(s.base, page_, PROT_NONE) == 0) {
     ++guarded_count_;
-    *guarded = true;
+    s.guarded = true;
   }
-  return slot;
+  return s;
 }
 
-Goroutine* StackPool::new_goroutine() {
-  char* slot;
-  bool guarded;
+StackSlot StackPool::acquire() {
+  StackSlot s;
   {
     LockGuard l(lock_);
-    slot = take_slot(&guarded);
+    ++carved_;
+    if (!released_.empty()) {
+      // A released slot keeps its guard page (mprotect survives MADV_DONTNEED).
+      s = released_.back();
+      released_.pop_back();
+    } else {
+      s = carve();
+    }
   }
-  char* hi = slot + slot_size_ - record_bytes_;
   // Commit the top page now, in one call, rather than by a page fault.
-  madvise(slot + slot_size_ - page_, page_, MADV_POPULATE_WRITE);
-  GORO_UNPOISON(slot + (guarded ? page_ : 0), slot_size_ - (guarded ? page_ : 0));
-  auto* g = new (hi) Goroutine();
-  g->stack.slot = slot;
-  g->stack.lo = guarded ? slot + page_ : slot;
-  g->stack.hi = hi;
-  g->stack.guarded = guarded;
-  {
-    LockGuard l(allg_lock_);
-    g->allg_index = static_cast<std::uint32_t>(allgs_.size());
-    allgs_.push_back(g);
-  }
-  return g;
+  madvise(s.base + slot_size_ - page_, page_, MADV_POPULATE_WRITE);
+  GORO_UNPOISON(lo(s), static_cast<std::size_t>(s.base + slot_size_ - lo(s)));
+  return s;
 }
 
-void StackPool::put_batch(Goroutine* head, Goroutine* tail, int n) noexcept {
+void StackPool::put_batch(const StackSlot* slots, int n) {
   LockGuard l(lock_);
-  tail->sched_link = free_head_;
-  free_head_ = head;
-  free_count_ += n;
+  free_.insert(free_.end(), slots, slots + n);
 }
 
-Goroutine* StackPool::get_batch(int max, int* got) noexcept {
+int StackPool::get_batch(StackSlot* out, int max) noexcept {
   LockGuard l(lock_);
-  Goroutine* head = free_head_;
-  Goroutine* last = nullptr;
-  int n = 0;
-  for (Goroutine* g = free_head_; g != nullptr && n < max; g = g->sched_link) {
-    last = g;
-    ++n;
-  }
-  if (n == 0) {
-    *got = 0;
-    return nullptr;
-  }
-  free_head_ = last->sched_link;
-  last->sched_link = nullptr;
-  free_count_ -= n;
-  low_water_ = std::min(low_water_, free_count_);
-  *got = n;
-  return head;
+  const int n = static_cast<int>(std::min<std::size_t>(free_.size(), static_cast<std::size_t>(max)));
+  // Most recently freed first (warmest); out[n-1] is used first.
+  std::copy(free_.end() - n, free_.end(), out);
+  free_.resize(free_.size() - static_cast<std::size_t>(n));
+  low_water_ = std::min(low_water_, static_cast<std::int64_t>(free_.size()));
+  return n;
 }
 
 bool StackPool::scavenge_pending() noexcept {
   LockGuard l(lock_);
-  return std::min(low_water_, free_count_) > reserve_ || free_count_ > reserve_;
-}
-
-void StackPool::release_record(Goroutine* g) noexcept {
-  {
-    LockGuard l(allg_lock_);
-    Goroutine* last = allgs_.back();
-    last->allg_index = g->allg_index;
-    allgs_[g->allg_index] = last;
-    allgs_.pop_back();
-  }
-  g->~Goroutine();
+  return static_cast<std::int64_t>(free_.size()) > reserve_;
 }
 
 std::int64_t StackPool::scavenge(std::int64_t max) {
   // Take the surplus that stayed unused for a whole period: the low-water
-  // mark of the free list since the last call, above the reserve.
-  Goroutine* chain = nullptr;
-  std::int64_t n = 0;
+  // mark of the free list since the last call, above the reserve. Not while
+  // the pool is growing (slots were handed out from carving this period):
+  // what is free now is likely needed again at once, and a page given back
+  // costs a page fault to take back.
+  std::vector<StackSlot> victims;
   {
     LockGuard l(lock_);
-    std::int64_t surplus = std::min(low_water_, free_count_) - reserve_;
-    low_water_ = free_count_;
+    const auto size = static_cast<std::int64_t>(free_.size());
+    std::int64_t surplus = std::min(low_water_, size) - reserve_;
+    low_water_ = size;
+    if (carved_ != 0) {
+      carved_ = 0;
+      return 0;
+    }
     if (surplus <= 0) return 0;
     surplus = std::min(surplus, max);
-    while (n < surplus && free_head_ != nullptr) {
-      Goroutine* g = free_head_;
-      free_head_ = g->sched_link;
-      g->sched_link = chain;
-      chain = g;
-      ++n;
-    }
-    free_count_ -= n;
-    low_water_ = free_count_;
-  }
-  std::vector<ReleasedSlot> slots;
-  slots.reserve(static_cast<std::size_t>(n));
-  while (chain != nullptr) {
-    Goroutine* g = chain;
-    chain = g->sched_link;
-    const ReleasedSlot r{g->stack.slot, g->stack.guarded};
-    release_record(g);
-    slots.push_back(r);
+    // The oldest (coldest) go first.
+    victims.assign(free_.begin(), free_.begin() + surplus);
+    free_.erase(free_.begin(), free_.begin() + surplus);
+    low_water_ = static_cast<std::int64_t>(free_.size());
   }
   // Return the memory in as few calls as possible: neighbouring slots
   // coalesce into one range (after a burst most of a slab is free at once).
+  // Whole slots go, bands included: a released band reads zero, which is
+  // what a healthy band reads, so the slot above is not disturbed.
   // MADV_DONTNEED also accepts the PROT_NONE guard pages inside a range.
-  std::sort(slots.begin(), slots.end(),
-            [](const ReleasedSlot& a, const ReleasedSlot& b) { return a.slot < b.slot; });
+  std::sort(victims.begin(), victims.end(), [](const StackSlot& a, const StackSlot& b) { return a.base < b.base; });
   std::size_t i = 0;
-  while (i < slots.size()) {
+  while (i < victims.size()) {
     std::size_t j = i + 1;
-    while (j < slots.size() && slots[j].slot == slots[j - 1].slot + slot_size_) ++j;
-    // Whole slots go, bands included: a released band reads zero, which is
-    // what a healthy band reads, so the slot above is not disturbed.
-    char* begin = slots[i].slot;
+    while (j < victims.size() && victims[j].base == victims[j - 1].base + slot_size_) ++j;
     const std::size_t bytes = (j - i) * slot_size_;
-    GORO_UNPOISON(begin, bytes);
-    madvise(begin, bytes, MADV_DONTNEED);
+    GORO_UNPOISON(victims[i].base, bytes);
+    madvise(victims[i].base, bytes, MADV_DONTNEED);
     i = j;
   }
   {
     LockGuard l(lock_);
-    released_.insert(released_.end(), slots.begin(), slots.end());
+    released_.insert(released_.end(), victims.begin(), victims.end());
   }
-  return n;
+  return static_cast<std::int64_t>(victims.size());
 }
 
-void StackPool::for_each_goroutine(const std::function<void(Goroutine*)>& f) {
-  LockGuard l(allg_lock_);
-  for (Goroutine* g : allgs_) f(g);
-}
-
-std::int64_t StackPool::records() noexcept {
-  LockGuard l(allg_lock_);
-  return static_cast<std::int64_t>(allgs_.size());
-}
-
-std::int64_t StackPool::free_records() noexcept {
+std::int64_t StackPool::slots_carved() noexcept {
   LockGuard l(lock_);
-  return free_count_;
+  return carved_total_;
+}
+
+std::int64_t StackPool::free_slots() noexcept {
+  LockGuard l(lock_);
+  return static_cast<std::int64_t>(free_.size() + released_.size());
 }
 
 std::int64_t StackPool::reserved_bytes() noexcept {
@@ -265,13 +215,54 @@ std::int64_t StackPool::guarded() noexcept {
   return guarded_count_;
 }
 
-bool StackPool::canary_intact(const Goroutine* g) noexcept {
-  if (g->stack.guarded) return true;
-  // The band is the last bytes of the previous slot (or of the header page).
-  const auto* band = reinterpret_cast<const volatile std::uint64_t*>(g->stack.slot - kCanaryBytes);
+bool StackPool::canary_intact(const StackSlot& s) noexcept {
+  if (s.guarded) return true;
+  // The band is the top of the previous slot (or of the header page).
+  const auto* band = reinterpret_cast<const volatile std::uint64_t*>(s.base - kCanaryBytes);
   std::uint64_t acc = 0;
   for (std::size_t i = 0; i < kCanaryBytes / sizeof(std::uint64_t); ++i) acc |= band[i];
   return acc == 0;
+}
+
+RecordPool::~RecordPool() {
+  if (leak_) return;
+  for (Goroutine* g : all_) g->~Goroutine();
+  for (Goroutine* chunk : chunks_) ::operator delete(static_cast<void*>(chunk), std::align_val_t(alignof(Goroutine)));
+}
+
+Goroutine* RecordPool::make() {
+  LockGuard l(lock_);
+  if (chunks_.empty() || used_in_last_ == kChunk) {
+    void* mem = ::operator new(kChunk * sizeof(Goroutine), std::align_val_t(alignof(Goroutine)));
+    chunks_.push_back(static_cast<Goroutine*>(mem));
+    used_in_last_ = 0;
+  }
+  Goroutine* g = new (chunks_.back() + used_in_last_++) Goroutine();
+  all_.push_back(g);
+  return g;
+}
+
+void RecordPool::put_batch(Goroutine* const* gs, int n) {
+  LockGuard l(lock_);
+  free_.insert(free_.end(), gs, gs + n);
+}
+
+int RecordPool::get_batch(Goroutine** out, int max) noexcept {
+  LockGuard l(lock_);
+  const int n = static_cast<int>(std::min<std::size_t>(free_.size(), static_cast<std::size_t>(max)));
+  std::copy(free_.end() - n, free_.end(), out);
+  free_.resize(free_.size() - static_cast<std::size_t>(n));
+  return n;
+}
+
+void RecordPool::for_each(const std::function<void(Goroutine*)>& f) {
+  LockGuard l(lock_);
+  for (Goroutine* g : all_) f(g);
+}
+
+std::int64_t RecordPool::count() noexcept {
+  LockGuard l(lock_);
+  return static_cast<std::int64_t>(all_.size());
 }
 
 }  // namespace goro::rt

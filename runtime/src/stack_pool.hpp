@@ -1,39 +1,50 @@
-// stack_pool.hpp: goroutine stacks, and the goroutine records that live on them.
+// stack_pool.hpp: goroutine records and goroutine stacks.
 //
-// Layout (addresses grow to the right; stacks grow left):
+// A goroutine is two things with separate lives:
+//   - its record (class Goroutine: state, id, the function object when it
+//     is small, the sleep timer), from the RecordPool: dense (a dozen to a
+//     page), taken at go() and returned at exit;
+//   - its stack, a slot from the StackPool, bound when the goroutine is
+//     first switched in and returned when it exits.
+// So a goroutine that is queued but has never run costs a few hundred
+// bytes, not a page: a program that spawns faster than it runs (skynet
+// spawns 10 children per node; at its peak most live goroutines have not
+// started) touches several times fewer fresh pages. (marl does the same:
+// a task gets a fiber only when it first runs.)
+//
+// Stack slots, addresses growing to the right (stacks grow left):
 //
 //   slab:  | header page | slot 0 | slot 1 | ... | slot 127 |
-//   slot:  | first page | usable stack ........ | Goroutine record | band |
-//          slot          lo                     hi                        slot+size
+//   slot:  | first page | usable stack ..................... | band |
+//          base         lo                                  hi     base+size
 //
-// - Slots are carved from big anonymous mappings (slabs) reserved with
-//   MAP_NORESERVE and MADV_NOHUGEPAGE: only pages a goroutine touches are
-//   committed, so a parked goroutine costs about one page (its record, its
-//   function object and its first frames share the top page).
-// - A slot's top page is populated when the slot is carved, with one
-//   madvise(MADV_POPULATE_WRITE): on virtual machines a page fault can cost
-//   ~20 us against ~2.5 us for the madvise (measured on this project's
-//   machines), and every goroutine needs that page anyway.
+// - Slabs are reserved with MAP_NORESERVE and MADV_NOHUGEPAGE: only pages a
+//   goroutine touches are committed, so a parked goroutine that never went
+//   deep costs its stack's top page plus its share of a record page.
+// - A slot's top page is populated when the slot is carved (or reused after
+//   its memory was returned), with one madvise(MADV_POPULATE_WRITE): on
+//   virtual machines a page fault can cost ~20 us against ~2.5 us for the
+//   madvise (measured on this project's machines).
 // - The first page is a PROT_NONE guard page while the kernel's mapping
 //   budget allows (each guard splits the mapping: 2 map areas a stack, and
-//   vm.max_map_count is 65530 by default, so guards cover some 30,000
+//   vm.max_map_count is 65530 by default, so guards cover some 28,000
 //   stacks). Past that budget the first page is ordinary stack, and what
-//   lies just below it is the canary band: the last kCanaryBytes of the
+//   lies just below it is the canary band: the top kCanaryBytes of the
 //   previous slot (or of the slab's header page), which no goroutine ever
-//   writes and which sits in a page that is resident anyway (the previous
-//   record's page). A healthy band reads all zero; the scheduler checks it,
-//   and the saved stack pointer, at every switch, and an overflow aborts
-//   with the goroutine's id, creation site and stack size. (A zero band,
-//   not a magic value, because returning a neighbour's memory to the OS
-//   zeroes it.)
-// - Exited goroutines keep their slot and go to a free list (per P, then
-//   this pool's global list), so spawning reuses warm memory. The scavenger
-//   (run by sysmon) returns the memory of free slots that went unused for a
-//   whole scavenge period with MADV_DONTNEED, so RSS falls back after a burst.
+//   writes. A healthy band reads all zero; the scheduler checks it, and the
+//   saved stack pointer, at every switch, and an overflow aborts with the
+//   goroutine's id, creation site and stack size. (Zero rather than a magic
+//   value, because returning a slot's memory to the OS zeroes it.)
+// - Free slots and free records go to per-P caches, then to these pools'
+//   global lists (pointers, so moving a batch touches no cold memory). The
+//   scavenger (run by sysmon) returns the memory of free slots that went
+//   unused for a whole period with MADV_DONTNEED, so RSS falls back after a
+//   burst. Records are kept, as Go keeps its g structs.
 // Alternatives rejected: malloc'd stacks (one map area each above the mmap
 // threshold, and no lazy commit control); a guard page per stack always
 // (caps a stock kernel near 32k goroutines); segmented or copying stacks
-// (not possible for C++ frames).
+// (not possible for C++ frames); the record at the top of its stack (one
+// allocation, but every queued goroutine then holds a page).
 #pragma once
 
 #include <cstddef>
@@ -54,6 +65,12 @@ inline constexpr std::size_t kMinStackSize = 16 * 1024;
 inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;  // Go's maxstacksize
 inline constexpr std::size_t kCanaryBytes = 64;
 
+// StackSlot is one stack: its base address and whether it has a guard page.
+struct StackSlot {
+  char* base = nullptr;
+  bool guarded = false;
+};
+
 class StackPool {
  public:
   explicit StackPool(std::size_t usable_size);
@@ -62,50 +79,50 @@ class StackPool {
   StackPool& operator=(const StackPool&) = delete;
 
   std::size_t usable_size() const noexcept { return usable_; }
+  std::size_t page_size() const noexcept { return page_; }
+  std::size_t slot_size() const noexcept { return slot_size_; }
 
-  // new_goroutine builds a record on a fresh (or released) slot and registers
-  // it in allgs. Slow path: takes the pool lock, may mmap. Throws
-  // std::bad_alloc when the address space is exhausted.
-  Goroutine* new_goroutine();
+  // lo/hi: the usable range of a slot (the stack pointer starts below hi).
+  char* lo(const StackSlot& s) const noexcept { return s.guarded ? s.base + page_ : s.base; }
+  char* hi(const StackSlot& s) const noexcept { return s.base + slot_size_ - kCanaryBytes; }
 
-  // put_batch / get_batch move free goroutines between a P's cache and the
-  // global free list (a chain through sched_link). Take the pool lock.
-  void put_batch(Goroutine* head, Goroutine* tail, int n) noexcept;
-  Goroutine* get_batch(int max, int* got) noexcept;
+  // acquire returns a slot ready for use (top page committed). Slow path:
+  // takes the pool lock, may mmap. Throws std::bad_alloc when the address
+  // space is exhausted.
+  StackSlot acquire();
+  // put_batch / get_batch move free slots between a P's cache and the
+  // global free list.
+  void put_batch(const StackSlot* slots, int n);
+  int get_batch(StackSlot* out, int max) noexcept;
 
-  // scavenge returns the memory of free goroutines that stayed unused since
-  // the previous call, beyond a small reserve; at most `max`. Returns how
-  // many it released. Called by sysmon.
+  // scavenge returns the memory of free slots that stayed unused since the
+  // previous call, beyond a small reserve, unless slots were carved in the
+  // meantime (the pool is growing); at most `max`. Returns how many it
+  // released. Called by sysmon.
   std::int64_t scavenge(std::int64_t max);
-  // scavenge_pending: is there surplus the next scavenge() would release?
+  // scavenge_pending: is there surplus a later scavenge() would release?
   bool scavenge_pending() noexcept;
-
-  // for_each_goroutine calls f on every record (live or free) under the allg lock.
-  void for_each_goroutine(const std::function<void(Goroutine*)>& f);
 
   // leak_slabs makes the destructor keep the memory mapped (teardown found
   // goroutines it could not unwind, and something may still point at them).
   void leak_slabs() noexcept { leak_ = true; }
 
   // Statistics.
-  std::int64_t records() noexcept;        // records in existence (live + free)
-  std::int64_t free_records() noexcept;   // in the global free list
+  std::int64_t slots_carved() noexcept;  // slots in existence (bound or free)
+  std::int64_t free_slots() noexcept;
   std::int64_t reserved_bytes() noexcept;
   std::int64_t guarded() noexcept;
 
-  // check_canary reports whether g's canary band is intact (always true for
-  // guarded stacks).
-  static bool canary_intact(const Goroutine* g) noexcept;
+  // canary_intact reports whether the band below a canary-mode slot is
+  // intact (always true for guarded slots).
+  static bool canary_intact(const StackSlot& s) noexcept;
 
  private:
-  char* take_slot(bool* guarded);  // under lock_
-  void release_record(Goroutine* g) noexcept;
+  StackSlot carve();  // under lock_
 
   const std::size_t page_;
   const std::size_t usable_;
-  const std::size_t record_bytes_;  // the record, rounded to 64
   const std::size_t slot_size_;
-  std::size_t slots_per_slab_;
 
   Lock lock_;  // everything below
   struct Slab {
@@ -115,21 +132,46 @@ class StackPool {
   std::vector<Slab> slabs_;
   char* bump_ = nullptr;
   char* bump_end_ = nullptr;
-  struct ReleasedSlot {
-    char* slot;
-    bool guarded;
-  };
-  std::vector<ReleasedSlot> released_;  // slots whose memory went back to the OS
+  std::vector<StackSlot> released_;  // memory returned to the OS; populate before use
+  std::vector<StackSlot> free_;      // oldest first
+  std::int64_t carved_total_ = 0;
   std::int64_t guarded_count_ = 0;
   std::int64_t guard_budget_ = 0;
-  Goroutine* free_head_ = nullptr;
-  std::int64_t free_count_ = 0;
-  std::int64_t low_water_ = 0;  // lowest free_count_ since the last scavenge
-  std::int64_t reserve_;        // free records always kept
+  std::int64_t low_water_ = 0;  // lowest free_.size() since the last scavenge
+  std::int64_t carved_ = 0;     // slots handed out from carving or released_ since the last scavenge
+  std::int64_t reserve_;        // free slots always kept
   bool leak_ = false;
+};
 
-  Lock allg_lock_;
-  std::vector<Goroutine*> allgs_;
+// RecordPool makes goroutine records, in chunks, and keeps the list of all
+// of them (Go's allgs) for dumps and teardown.
+class RecordPool {
+ public:
+  RecordPool() = default;
+  ~RecordPool();
+  RecordPool(const RecordPool&) = delete;
+  RecordPool& operator=(const RecordPool&) = delete;
+
+  // make builds a new record and registers it. Slow path (the pool lock).
+  Goroutine* make();
+  // put_batch / get_batch move free records between a P's cache and the
+  // global free list. get_batch hands out the most recently freed first.
+  void put_batch(Goroutine* const* gs, int n);
+  int get_batch(Goroutine** out, int max) noexcept;
+
+  // for_each calls f on every record (live or free) under the pool lock.
+  void for_each(const std::function<void(Goroutine*)>& f);
+  std::int64_t count() noexcept;
+
+  void leak() noexcept { leak_ = true; }
+
+ private:
+  Lock lock_;
+  std::vector<Goroutine*> chunks_;  // arrays of kChunk records
+  std::size_t used_in_last_ = 0;
+  std::vector<Goroutine*> all_;
+  std::vector<Goroutine*> free_;
+  bool leak_ = false;
 };
 
 }  // namespace goro::rt
