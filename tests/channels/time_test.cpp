@@ -1,0 +1,182 @@
+// Tests of after(), Timer and Ticker (Go's time package semantics, Go 1.23).
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "goro_test.hpp"
+
+namespace {
+
+using goro::Chan;
+using goro::TimePoint;
+using goro_test::RuntimeTest;
+using goro_test::wait_until;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class TimeTest : public RuntimeTest {};
+GORO_INSTANTIATE_PROCS(TimeTest);
+
+TEST_P(TimeTest, AfterDeliversTheTimeOnceAfterTheDuration) {
+  run([] {
+    const auto t0 = Clock::now();
+    Chan<TimePoint> c = goro::after(3ms);
+    const auto v = c.recv();
+    ASSERT_TRUE(v.has_value());
+    EXPECT_GE(*v - t0, 3ms);
+    EXPECT_GE(Clock::now() - t0, 3ms);
+    EXPECT_FALSE(c.try_recv().has_value()) << "fires once";
+  });
+}
+
+TEST_P(TimeTest, AfterZeroOrNegativeFiresAtOnce) {
+  run([] {
+    EXPECT_TRUE(goro::after(0ns).try_recv().has_value());
+    EXPECT_TRUE(goro::after(-1s).try_recv().has_value());
+  });
+}
+
+TEST_P(TimeTest, AfterMaxNeverFires) {
+  run([] {
+    Chan<TimePoint> never = goro::after(std::chrono::nanoseconds::max());
+    const auto i = goro::select(goro::on_recv(never), goro::on_recv(goro::after(5ms)));
+    EXPECT_EQ(i, 1u);
+  });
+}
+
+TEST_P(TimeTest, TimerStoppedBeforeFiringNeverDelivers) {
+  run([] {
+    goro::Timer t(20ms);
+    EXPECT_TRUE(t.stop());
+    EXPECT_FALSE(t.stop()) << "already stopped";
+    const auto i = goro::select(goro::on_recv(t.c), goro::on_recv(goro::after(40ms)));
+    EXPECT_EQ(i, 1u);
+  });
+}
+
+TEST_P(TimeTest, StopDiscardsAFiredButUnreceivedValue) {
+  // Go 1.23: no stale value after Stop, and a timer whose value was not
+  // received counts as active.
+  run([] {
+    goro::Timer t(1ms);
+    ASSERT_TRUE(wait_until([&] { return t.c.size() == 1; }));
+    EXPECT_TRUE(t.stop());
+    EXPECT_FALSE(t.c.try_recv().has_value());
+  });
+}
+
+TEST_P(TimeTest, StopAfterTheValueWasReceivedReturnsFalse) {
+  run([] {
+    goro::Timer t(1ms);
+    EXPECT_TRUE(t.c.recv().has_value());
+    EXPECT_FALSE(t.stop());
+  });
+}
+
+TEST_P(TimeTest, ResetRearmsAndDropsAStaleValue) {
+  run([] {
+    goro::Timer t(1ms);
+    ASSERT_TRUE(wait_until([&] { return t.c.size() == 1; }));
+    const auto t0 = Clock::now();
+    EXPECT_TRUE(t.reset(10ms));
+    EXPECT_FALSE(t.c.try_recv().has_value()) << "stale value from before reset";
+    const auto v = t.c.recv();
+    ASSERT_TRUE(v.has_value());
+    EXPECT_GE(*v - t0, 10ms);
+    EXPECT_FALSE(t.reset(1ms)) << "fired and received: inactive";
+    EXPECT_TRUE(t.c.recv().has_value());
+  });
+}
+
+TEST_P(TimeTest, TickerTicksUntilStopped) {
+  run([] {
+    goro::Ticker tick(1ms);
+    TimePoint last{};
+    for (int i = 0; i < 5; ++i) {
+      const auto v = tick.c.recv();
+      ASSERT_TRUE(v.has_value());
+      EXPECT_GT(*v, last);
+      last = *v;
+    }
+    tick.stop();
+    EXPECT_FALSE(tick.c.try_recv().has_value()) << "no stale tick after stop";
+    const auto i = goro::select(goro::on_recv(tick.c), goro::on_recv(goro::after(10ms)));
+    EXPECT_EQ(i, 1u) << "no tick after stop";
+  });
+}
+
+TEST_P(TimeTest, TickerDropsTicksForASlowReceiver) {
+  run([] {
+    goro::Ticker tick(1ms);
+    goro::sleep_for(30ms);  // ~30 ticks go by unreceived
+    EXPECT_LE(tick.c.size(), 1u) << "ticks do not queue up";
+    EXPECT_TRUE(tick.c.recv().has_value());
+  });
+}
+
+TEST_P(TimeTest, TickerResetChangesThePeriod) {
+  run([] {
+    goro::Ticker tick(1h);
+    tick.reset(1ms);
+    EXPECT_TRUE(tick.c.recv().has_value());
+    tick.stop();
+  });
+}
+
+TEST_P(TimeTest, NonPositiveTickerIntervalsPanic) {
+  run([] {
+    try {
+      goro::Ticker t(0ns);
+      FAIL() << "no panic";
+    } catch (const goro::Panic& p) {
+      EXPECT_STREQ(p.what(), "non-positive interval for NewTicker");
+    }
+    goro::Ticker t(1ms);
+    try {
+      t.reset(-1ms);
+      FAIL() << "no panic";
+    } catch (const goro::Panic& p) {
+      EXPECT_STREQ(p.what(), "non-positive interval for Ticker.Reset");
+    }
+  });
+}
+
+TEST_P(TimeTest, ManyTimersFireInDeadlineOrder) {
+  run([] {
+    constexpr int n = 50;
+    Chan<int> order(n);
+    goro::WaitGroup wg;
+    wg.add(n);
+    for (int i = n - 1; i >= 0; --i) {
+      goro::go([&, i, order]() mutable {
+        goro::after(std::chrono::milliseconds(2 * i)).recv();
+        order.send(i);
+        wg.done();
+      });
+    }
+    wg.wait();
+    int inversions = 0, prev = -1;
+    for (int k = 0; k < n; ++k) {
+      const int v = *order.recv();
+      inversions += v < prev;
+      prev = v;
+    }
+    // 2 ms apart: a loaded machine may swap a pair now and then, not the order.
+    EXPECT_LE(inversions, n / 10);
+  });
+}
+
+TEST_P(TimeTest, TimersOutsideRunThrow) {
+  EXPECT_THROW(goro::after(1ms), std::logic_error);
+}
+
+TEST_P(TimeTest, PlainThreadsReceiveFromTimers) {
+  run([] {
+    Chan<TimePoint> c = goro::after(2ms);
+    std::thread t([c]() mutable { EXPECT_TRUE(c.recv().has_value()); });
+    // join() blocks this thread: it must not hold the P the timer needs.
+    goro::blocking([&] { t.join(); });
+  });
+}
+
+}  // namespace
