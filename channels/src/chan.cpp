@@ -140,7 +140,7 @@ void park_on(ChanBase* c, WaitQueue& q, ChanWaiter* w, WaitReason reason) {
   try {
     park(&unlock_chan, c, reason);
   } catch (...) {
-    LockGuard l(c->lock);
+    SpinGuard l(c->lock);
     q.remove(w);
     throw;
   }
@@ -314,7 +314,7 @@ void chan_close(ChanBase* c) {
 
 std::size_t chan_waiters(ChanBase* c) {
   if (c == nullptr) return 0;
-  LockGuard l(c->lock);
+  SpinGuard l(c->lock);
   std::size_t n = 0;
   for (ChanWaiter* w = c->recvq.first.load(std::memory_order_relaxed); w != nullptr; w = w->next) ++n;
   for (ChanWaiter* w = c->sendq.first.load(std::memory_order_relaxed); w != nullptr; w = w->next) ++n;

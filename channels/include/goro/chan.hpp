@@ -101,7 +101,7 @@ class ChanBase {
       : ops_(ops), cap_(capacity), buf_(buffer) {}
 
   std::atomic<long> refs{1};
-  Lock lock;  // guards everything below except what is atomic
+  SpinLock lock;  // guards everything below except what is atomic
   const ElemOps* const ops_;
   const std::size_t cap_;
   std::atomic<std::size_t> count{0};  // written under lock; read racily by size()
