@@ -57,15 +57,17 @@
 //   - a reader unwound on reader_sem_: granted the unit, it holds a read
 //     lock, so it unlocks it. Otherwise it must either take a unit or take
 //     back its +1, and which one is right depends on whether a writer's
-//     unlock has counted it (R). It loops: load the word, load releasing_
-//     (writer unlocks between their add and their last release); if a unit
-//     is there, take it and unlock_shared(). If no unlock is releasing, no
-//     unit is left and a writer is pending, then every reader still waiting
-//     (itself included) waits for the pending writer, whose unlock has not
-//     counted them yet: it takes back its +1 with a CAS on the whole word,
-//     which fails if any writer lock or unlock happened since the load (the
-//     high half changes even when the low half comes back to the same
-//     value). Otherwise a release is under way: yield and retry.
+//     unlock has counted it (R). It loops: load the word; if a unit is
+//     there, take it and unlock_shared(). If not, and a writer is pending,
+//     then every reader still waiting (itself included) waits for that
+//     writer, whose unlock has not counted them yet: the writers before it
+//     released all their units before they unlocked w_, hence before it
+//     announced itself, and those units are gone. So it takes back its +1,
+//     with a CAS on the whole word, which fails if any writer lock or unlock
+//     happened since the load (the high half changes even when the low half
+//     comes back to the same value). If no writer is pending, a writer's
+//     unlock is between its add and its releases, and a unit is coming:
+//     yield and retry.
 //
 // Alternatives rejected:
 //   - reader preference (readers enter whenever no writer is active): a
@@ -74,7 +76,7 @@
 //     contend on the lock; here an uncontended reader is one atomic add.
 //   - per-reader queue records with their own lock: exact cancellation, but
 //     the read path would take a lock; the unwinding cleanup above costs the
-//     hot paths nothing but two atomic adds in the writer's unlock.
+//     hot paths nothing.
 #include "goro/rwmutex.hpp"
 
 #include <thread>
@@ -125,20 +127,17 @@ bool RWMutex::try_lock() noexcept {
 }
 
 void RWMutex::unlock() {
-  // Tell unwinding readers that units are being released (see essay);
-  // seq_cst pairs with the loads in abandon_reader().
-  releasing_.fetch_add(1, std::memory_order_seq_cst);
   // Release pairs with the acquire add of readers (lock_shared).
   const std::uint64_t now = reader_count_.fetch_add(kMaxReaders, std::memory_order_acq_rel) + kMaxReaders;
   const std::int32_t waiting = count_of(now);
   if (waiting >= kMaxReaders) {
     // No writer was announced: undo (no carry happened) and panic.
     reader_count_.fetch_sub(kMaxReaders, std::memory_order_relaxed);
-    releasing_.fetch_sub(1, std::memory_order_seq_cst);
     throw Panic("sync: Unlock of unlocked RWMutex");
   }
   for (std::int32_t i = 0; i < waiting; ++i) detail::semrelease(&reader_sem_, false);
-  releasing_.fetch_sub(1, std::memory_order_seq_cst);
+  // Only now: the next writer must not announce itself before these readers
+  // are admitted (and abandon_reader() relies on it).
   w_.unlock();
 }
 
@@ -195,15 +194,14 @@ void RWMutex::abandon_writer(bool granted) noexcept {
 // in reader_count_.
 void RWMutex::abandon_reader(bool granted) noexcept {
   while (!granted) {
-    // seq_cst: the argument in the essay needs these in this order.
-    std::uint64_t v = reader_count_.load(std::memory_order_seq_cst);
-    const std::uint32_t releasing = releasing_.load(std::memory_order_seq_cst);
+    // Acquire pairs with the writer's announcing add, which its w_.lock()
+    // ordered after the previous writers' releases (essay).
+    std::uint64_t v = reader_count_.load(std::memory_order_acquire);
     if (detail::semtryacquire(&reader_sem_)) {
       granted = true;
       break;
     }
-    if (releasing == 0 && count_of(v) < 0 &&
-        reader_count_.compare_exchange_strong(v, v - 1, std::memory_order_seq_cst)) {
+    if (count_of(v) < 0 && reader_count_.compare_exchange_strong(v, v - 1, std::memory_order_relaxed)) {
       return;  // took back our +1: as if we had never come
     }
     std::this_thread::yield();

@@ -88,7 +88,6 @@ class RWMutex {
   std::atomic<std::int32_t> reader_wait_{0};    // readers the pending writer still waits for
   std::atomic<std::uint32_t> writer_sem_{0};    // the writer waits here for the readers
   std::atomic<std::uint32_t> reader_sem_{0};    // readers wait here for the writer
-  std::atomic<std::uint32_t> releasing_{0};     // writer unlocks still releasing readers
 };
 
 }  // namespace goro
