@@ -19,15 +19,17 @@ namespace {
 // One goroutine locks and unlocks a Mutex nobody else wants: the one-CAS
 // fast paths of lock() and unlock().
 void BM_MutexUncontended(benchmark::State& state) {
-  goro::run([&] {
-    goro::Mutex mu;
-    std::int64_t counter = 0;
-    for (auto _ : state) {
-      mu.lock();
-      benchmark::DoNotOptimize(++counter);
-      mu.unlock();
-    }
-  }, goro::Options{.procs = 1});
+  goro::run(
+      [&] {
+        goro::Mutex mu;
+        std::int64_t counter = 0;
+        for (auto _ : state) {
+          mu.lock();
+          benchmark::DoNotOptimize(++counter);
+          mu.unlock();
+        }
+      },
+      goro::Options{.procs = 1});
 }
 BENCHMARK(BM_MutexUncontended);
 
@@ -50,33 +52,35 @@ constexpr int kContenders = 4;
 
 void BM_MutexContended(benchmark::State& state) {
   std::atomic<std::int64_t> others{0};
-  goro::run([&] {
-    goro::Mutex mu;
-    std::int64_t counter = 0;  // guarded by mu
-    std::atomic<bool> stop{false};
-    goro::WaitGroup wg;
-    wg.add(kContenders - 1);
-    for (int i = 1; i < kContenders; ++i) {
-      goro::go([&] {
-        std::int64_t mine = 0;
-        while (!stop.load(std::memory_order_relaxed)) {
-          mu.lock();
-          ++counter;
-          mu.unlock();
-          ++mine;
+  goro::run(
+      [&] {
+        goro::Mutex mu;
+        std::int64_t counter = 0;  // guarded by mu
+        std::atomic<bool> stop{false};
+        goro::WaitGroup wg;
+        wg.add(kContenders - 1);
+        for (int i = 1; i < kContenders; ++i) {
+          goro::go([&] {
+            std::int64_t mine = 0;
+            while (!stop.load(std::memory_order_relaxed)) {
+              mu.lock();
+              ++counter;
+              mu.unlock();
+              ++mine;
+            }
+            others.fetch_add(mine);
+            wg.done();
+          });
         }
-        others.fetch_add(mine);
-        wg.done();
-      });
-    }
-    for (auto _ : state) {
-      mu.lock();
-      benchmark::DoNotOptimize(++counter);
-      mu.unlock();
-    }
-    stop = true;
-    wg.wait();
-  }, goro::Options{.procs = static_cast<int>(state.range(0))});
+        for (auto _ : state) {
+          mu.lock();
+          benchmark::DoNotOptimize(++counter);
+          mu.unlock();
+        }
+        stop = true;
+        wg.wait();
+      },
+      goro::Options{.procs = static_cast<int>(state.range(0))});
   state.SetItemsProcessed(state.iterations() + others.load());
 }
 BENCHMARK(BM_MutexContended)->Arg(1)->Arg(2)->UseRealTime();

@@ -102,7 +102,8 @@ constexpr int kSpinRounds = 4;
 constexpr int kPausesPerRound = 30;
 
 std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -156,7 +157,8 @@ void Mutex::lock_slow(WaitReason reason) {
       next &= ~kWoken;
     }
     // Acquire pairs with the release CAS in unlock() when this takes the lock.
-    if (!state_.compare_exchange_weak(old, next, std::memory_order_acquire, std::memory_order_relaxed)) continue;
+    if (!state_.compare_exchange_weak(old, next, std::memory_order_acquire, std::memory_order_relaxed))
+      continue;
     if ((old & (kLocked | kStarving)) == 0) return;  // step 4: took it
     const bool lifo = wait_start != 0;
     if (!lifo) wait_start = now_ns();

@@ -117,9 +117,8 @@ bool RWMutex::try_lock() noexcept {
   if (!w_.try_lock()) return false;
   std::uint64_t v = reader_count_.load(std::memory_order_relaxed);
   // Acquire pairs with the release of the readers that left.
-  if (count_of(v) != 0 ||
-      !reader_count_.compare_exchange_strong(v, v + kWriterBias, std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
+  if (count_of(v) != 0 || !reader_count_.compare_exchange_strong(
+                              v, v + kWriterBias, std::memory_order_acquire, std::memory_order_relaxed)) {
     w_.unlock();
     return false;
   }

@@ -110,7 +110,8 @@ bool can_acquire(std::atomic<std::uint32_t>* addr) noexcept {
   std::uint32_t v = addr->load(std::memory_order_relaxed);
   while (v != 0) {
     // Acquire pairs with semrelease's release increment.
-    if (addr->compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    if (addr->compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed))
+      return true;
   }
   return false;
 }

@@ -73,7 +73,8 @@ void WaitGroup::wait() {
   std::uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) == 0) return;
-    if (state_.compare_exchange_weak(state, state + 1, std::memory_order_acquire, std::memory_order_acquire)) {
+    if (state_.compare_exchange_weak(state, state + 1, std::memory_order_acquire,
+                                     std::memory_order_acquire)) {
       bool granted = false;
       {
         detail::OnUnwind cleanup([this, &granted] {

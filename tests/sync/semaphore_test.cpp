@@ -84,7 +84,7 @@ TEST_P(SemaphoreTest, WaitersAreServedInFifoOrder) {
     EXPECT_FALSE(served.try_recv().has_value());
     sem.release(1);  // free 3: waiter 2 goes; then free 0
     EXPECT_EQ(served.recv(), 2);
-    sem.release(1);  // free 1: waiter 3 (1) goes, not 4 (one release may let several go,
+    sem.release(1);               // free 1: waiter 3 (1) goes, not 4 (one release may let several go,
     EXPECT_EQ(served.recv(), 3);  // but then their wake-ups may run in either order)
     sem.release(1);
     EXPECT_EQ(served.recv(), 4);

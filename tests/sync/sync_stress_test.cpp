@@ -171,7 +171,7 @@ TEST_P(SyncStressTest, CondTokenRing) {
     constexpr int kRing = 16;
     Mutex m;
     Cond turn_changed(m);
-    int turn = 0;        // guarded by m
+    int turn = 0;             // guarded by m
     std::int64_t passes = 0;  // guarded by m
     goro::WaitGroup wg;
     wg.add(kRing);

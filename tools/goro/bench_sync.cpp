@@ -43,7 +43,7 @@ Result rwmutex_bench() {
   constexpr std::int64_t g = 8, n = 10'000'000;
   goro::RWMutex mu;
   goro::WaitGroup wg;
-  std::int64_t shared = 0;                              // guarded by mu
+  std::int64_t shared = 0;                                      // guarded by mu
   std::vector<std::int64_t> seen(static_cast<std::size_t>(g));  // keeps the reads observable
   const auto start = Clock::now();
   wg.add(g);

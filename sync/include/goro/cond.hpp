@@ -66,8 +66,8 @@ class Cond {
   void abandon_wait(Waiter& w) noexcept;
 
   Mutex& mu_;
-  detail::Lock lock_;                    // guards the queue and every Waiter's flags
-  Waiter* head_ = nullptr;               // FIFO: the order of the wait() calls
+  detail::Lock lock_;       // guards the queue and every Waiter's flags
+  Waiter* head_ = nullptr;  // FIFO: the order of the wait() calls
   Waiter* tail_ = nullptr;
   std::atomic<std::uint32_t> queued_{0};  // queue length, for signal()'s lock-free fast path
 };

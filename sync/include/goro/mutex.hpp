@@ -43,7 +43,8 @@ class Mutex {
   void lock() {
     std::uint32_t unlocked = 0;
     // Fast path, one CAS. Acquire pairs with the release in unlock().
-    if (state_.compare_exchange_strong(unlocked, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+    if (state_.compare_exchange_strong(unlocked, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
       return;
     }
     lock_slow(WaitReason::sync_mutex_lock);

@@ -56,9 +56,9 @@ class Semaphore {
   void abandon_wait(Waiter& w) noexcept;
 
   const std::int64_t size_;
-  detail::Lock lock_;      // guards everything below
-  std::int64_t cur_ = 0;   // units held
-  Waiter* head_ = nullptr; // FIFO queue of waiters, on their own stacks
+  detail::Lock lock_;       // guards everything below
+  std::int64_t cur_ = 0;    // units held
+  Waiter* head_ = nullptr;  // FIFO queue of waiters, on their own stacks
   Waiter* tail_ = nullptr;
 };
 
