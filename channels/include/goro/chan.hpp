@@ -5,7 +5,8 @@
 //   for (int v : ch) use(v);         // for v := range ch
 //
 // A Chan is a handle: copies refer to the same channel, which lives while
-// any handle does. The default-constructed Chan is Go's nil channel: send and
+// any handle does. Operations do not change the handle, so they are const
+// (a lambda that captures a channel by value can use it without `mutable`). The default-constructed Chan is Go's nil channel: send and
 // receive block forever, close panics. Chan(0) is unbuffered: a send
 // completes only when a receiver takes the value.
 //
@@ -164,10 +165,10 @@ class Chan {
 
   // send: ch <- v. Parks until a receiver takes v or it is buffered.
   // Throws Panic("send on closed channel").
-  void send(T v) { detail::chan_send(c_, &v); }
+  void send(T v) const { detail::chan_send(c_, &v); }
 
   // recv: v, ok := <-ch. nullopt once the channel is closed and drained.
-  std::optional<T> recv() {
+  std::optional<T> recv() const {
     std::optional<T> result;
     detail::chan_recv(c_, &result);
     return result;
@@ -175,11 +176,11 @@ class Chan {
 
   // try_send: select { case ch <- v: return true; default: return false }.
   // Throws Panic("send on closed channel"), as Go's select does.
-  bool try_send(T v) { return detail::chan_try_send(c_, &v); }
+  bool try_send(T v) const { return detail::chan_try_send(c_, &v); }
 
   // try_recv: a value if one is ready now; nullopt if none is (or the
   // channel is closed and drained: see closed()).
-  std::optional<T> try_recv() {
+  std::optional<T> try_recv() const {
     std::optional<T> result;
     detail::chan_try_recv(c_, &result);
     return result;
@@ -187,7 +188,7 @@ class Chan {
 
   // close: close(ch). Throws Panic("close of closed channel") /
   // Panic("close of nil channel"). Values already buffered are still delivered.
-  void close() { detail::chan_close(c_); }
+  void close() const { detail::chan_close(c_); }
 
   std::size_t size() const noexcept { return c_ != nullptr ? c_->count.load(std::memory_order_relaxed) : 0; }
   std::size_t capacity() const noexcept { return c_ != nullptr ? c_->cap_ : 0; }
@@ -206,7 +207,7 @@ class Chan {
     using pointer = T*;
     using reference = T&;
     iterator() = default;
-    explicit iterator(Chan* ch) : ch_(ch), cur_(ch->recv()) {}
+    explicit iterator(const Chan* ch) : ch_(ch), cur_(ch->recv()) {}
     T& operator*() { return *cur_; }
     T* operator->() { return &*cur_; }
     iterator& operator++() {
@@ -217,10 +218,10 @@ class Chan {
     friend bool operator==(const iterator& it, std::default_sentinel_t) { return !it.cur_.has_value(); }
 
    private:
-    Chan* ch_ = nullptr;
+    const Chan* ch_ = nullptr;
     std::optional<T> cur_;
   };
-  iterator begin() { return iterator(this); }
+  iterator begin() const { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
   // core: the type-erased channel (for select and other primitives).
