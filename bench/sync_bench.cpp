@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <barrier>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -45,74 +46,75 @@ void BM_StdMutexUncontended(benchmark::State& state) {
 }
 BENCHMARK(BM_StdMutexUncontended);
 
-// kContenders goroutines (on state.range(0) Ps) hammer one Mutex; the
-// benchmark measures one lock-increment-unlock of the main goroutine among
-// them (items/s counts everyone's).
+// kContenders goroutines (on state.range(0) Ps) each lock, increment and
+// unlock a shared counter kBatch times; one iteration is one such round,
+// and items/s counts the lock-unlock pairs. (Rounds end with every
+// goroutine done, so the benchmark never waits on preemption to switch.)
 constexpr int kContenders = 4;
+constexpr int kBatch = 1000;
 
 void BM_MutexContended(benchmark::State& state) {
-  std::atomic<std::int64_t> others{0};
   goro::run(
       [&] {
         goro::Mutex mu;
         std::int64_t counter = 0;  // guarded by mu
-        std::atomic<bool> stop{false};
-        goro::WaitGroup wg;
-        wg.add(kContenders - 1);
-        for (int i = 1; i < kContenders; ++i) {
-          goro::go([&] {
-            std::int64_t mine = 0;
-            while (!stop.load(std::memory_order_relaxed)) {
-              mu.lock();
-              ++counter;
-              mu.unlock();
-              ++mine;
-            }
-            others.fetch_add(mine);
-            wg.done();
-          });
-        }
         for (auto _ : state) {
-          mu.lock();
-          benchmark::DoNotOptimize(++counter);
-          mu.unlock();
+          goro::WaitGroup wg;
+          wg.add(kContenders);
+          for (int c = 0; c < kContenders; ++c) {
+            goro::go([&] {
+              for (int i = 0; i < kBatch; ++i) {
+                mu.lock();
+                ++counter;
+                mu.unlock();
+              }
+              wg.done();
+            });
+          }
+          wg.wait();
         }
-        stop = true;
-        wg.wait();
+        benchmark::DoNotOptimize(counter);
       },
       goro::Options{.procs = static_cast<int>(state.range(0))});
-  state.SetItemsProcessed(state.iterations() + others.load());
+  state.SetItemsProcessed(state.iterations() * kContenders * kBatch);
 }
-BENCHMARK(BM_MutexContended)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_MutexContended)->Arg(1)->Arg(2)->Arg(4)->UseRealTime();
 
 // Baseline: kContenders OS threads (the benchmark thread among them) on one
-// std::mutex.
+// std::mutex, in the same rounds, separated by a barrier.
 void BM_StdMutexContended(benchmark::State& state) {
   std::mutex mu;
   std::int64_t counter = 0;  // guarded by mu
   std::atomic<bool> stop{false};
-  std::atomic<std::int64_t> others{0};
+  std::barrier round(kContenders);
+  auto batch = [&] {
+    for (int i = 0; i < kBatch; ++i) {
+      mu.lock();
+      ++counter;
+      mu.unlock();
+    }
+  };
   std::vector<std::thread> threads;
-  for (int i = 1; i < kContenders; ++i) {
+  for (int t = 1; t < kContenders; ++t) {
     threads.emplace_back([&] {
-      std::int64_t mine = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        mu.lock();
-        ++counter;
-        mu.unlock();
-        ++mine;
+      for (;;) {
+        round.arrive_and_wait();  // start of a round (or of the end)
+        if (stop.load()) return;
+        batch();
+        round.arrive_and_wait();  // end of the round
       }
-      others.fetch_add(mine);
     });
   }
   for (auto _ : state) {
-    mu.lock();
-    benchmark::DoNotOptimize(++counter);
-    mu.unlock();
+    round.arrive_and_wait();
+    batch();
+    round.arrive_and_wait();
   }
   stop = true;
+  round.arrive_and_wait();
   for (auto& t : threads) t.join();
-  state.SetItemsProcessed(state.iterations() + others.load());
+  benchmark::DoNotOptimize(counter);
+  state.SetItemsProcessed(state.iterations() * kContenders * kBatch);
 }
 BENCHMARK(BM_StdMutexContended)->UseRealTime();
 
