@@ -88,6 +88,8 @@ void Cond::unlink_locked(Waiter* w) noexcept {
   (w->next != nullptr ? w->next->prev : tail_) = w->prev;
   w->next = w->prev = nullptr;
   w->queued = false;
+  // Relaxed: written under lock_; the lock-free reader (signal()'s fast
+  // path) only risks taking the lock for nothing.
   queued_.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -131,6 +133,7 @@ void Cond::signal() noexcept {
 }
 
 void Cond::broadcast() noexcept {
+  // Acquire pairs with the release increment in wait().
   if (queued_.load(std::memory_order_acquire) == 0) return;
   detail::LockGuard l(lock_);
   while (Waiter* w = pop_front_locked()) {

@@ -137,13 +137,15 @@ void Mutex::lock_slow(WaitReason reason) {
   for (;;) {
     // Step 2: spin. Never in starvation mode: the lock goes to the waiters.
     if ((old & (kLocked | kStarving)) == kLocked && can_spin(spins)) {
+      // Relaxed: kWoken is a hint to unlock() (do not wake a sleeper); no
+      // data rides on it.
       if (!awoke && (old & kWoken) == 0 && (old >> kWaiterShift) != 0 &&
           state_.compare_exchange_weak(old, old | kWoken, std::memory_order_relaxed)) {
         awoke = true;
       }
       spin();
       ++spins;
-      old = state_.load(std::memory_order_relaxed);
+      old = state_.load(std::memory_order_relaxed);  // feeds a CAS, which orders
       continue;
     }
     // Step 3.
@@ -168,6 +170,7 @@ void Mutex::lock_slow(WaitReason reason) {
       detail::semacquire(&sema_, lifo, reason, &granted);
     }
     starving = starving || now_ns() - wait_start > kStarvationThresholdNs;
+    // Relaxed: the semaphore ordered the unlocker's release before us.
     if ((state_.load(std::memory_order_relaxed) & kStarving) != 0) {
       take_ownership_from_handoff(starving);  // step 5
       return;
@@ -226,7 +229,7 @@ void Mutex::wake_one(std::uint32_t old) {
 // Runs while the exception is in flight, so it may yield or park.
 void Mutex::abandon_wait(bool granted) noexcept {
   while (!granted) {
-    std::uint32_t old = state_.load(std::memory_order_relaxed);
+    std::uint32_t old = state_.load(std::memory_order_relaxed);  // feeds the CAS below
     const std::uint32_t waiters = old >> kWaiterShift;
     const bool handoff_to_us = (old & (kStarving | kLocked)) == kStarving && waiters == 1;
     if (waiters == 0 || handoff_to_us) {
@@ -240,6 +243,7 @@ void Mutex::abandon_wait(bool granted) noexcept {
     if ((next >> kWaiterShift) == 0) next &= ~kStarving;
     if (state_.compare_exchange_weak(old, next, std::memory_order_relaxed)) return;
   }
+  // Relaxed: we hold a unit; the semaphore ordered its release before us.
   std::uint32_t old = state_.load(std::memory_order_relaxed);
   if ((old & kStarving) != 0) {
     // The mutex is ours: take it over as step 5 does (staying in starvation

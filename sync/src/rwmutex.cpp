@@ -115,7 +115,7 @@ void RWMutex::lock() {
 
 bool RWMutex::try_lock() noexcept {
   if (!w_.try_lock()) return false;
-  std::uint64_t v = reader_count_.load(std::memory_order_relaxed);
+  std::uint64_t v = reader_count_.load(std::memory_order_relaxed);  // feeds the CAS below
   // Acquire pairs with the release of the readers that left.
   if (count_of(v) != 0 || !reader_count_.compare_exchange_strong(
                               v, v + kWriterBias, std::memory_order_acquire, std::memory_order_relaxed)) {
@@ -141,7 +141,7 @@ void RWMutex::unlock() {
 }
 
 bool RWMutex::try_lock_shared() noexcept {
-  std::uint64_t v = reader_count_.load(std::memory_order_relaxed);
+  std::uint64_t v = reader_count_.load(std::memory_order_relaxed);  // feeds the CAS below
   for (;;) {
     if (count_of(v) < 0) return false;
     // Acquire pairs with the release add in unlock().
@@ -181,6 +181,8 @@ void RWMutex::unlock_shared_slow(std::int32_t count) {
 // holds w_ and has announced itself.
 void RWMutex::abandon_writer(bool granted) noexcept {
   if (!granted) {
+    // acq_rel pairs with the departing readers' decrements: exactly one of
+    // us sees the other's change (essay).
     const std::int32_t now = reader_wait_.fetch_add(kAbandoned, std::memory_order_acq_rel) + kAbandoned;
     if (now != kAbandoned) return;  // the last reader to leave unlocks for us
     reader_wait_.fetch_sub(kAbandoned, std::memory_order_relaxed);
@@ -200,6 +202,7 @@ void RWMutex::abandon_reader(bool granted) noexcept {
       granted = true;
       break;
     }
+    // Relaxed: it takes back our own +1; the load above did the acquiring.
     if (count_of(v) < 0 && reader_count_.compare_exchange_strong(v, v - 1, std::memory_order_relaxed)) {
       return;  // took back our +1: as if we had never come
     }

@@ -107,7 +107,7 @@ Bucket& bucket_for(const void* addr) noexcept {
 }
 
 bool can_acquire(std::atomic<std::uint32_t>* addr) noexcept {
-  std::uint32_t v = addr->load(std::memory_order_relaxed);
+  std::uint32_t v = addr->load(std::memory_order_relaxed);  // feeds the CAS
   while (v != 0) {
     // Acquire pairs with semrelease's release increment.
     if (addr->compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed))
@@ -133,7 +133,7 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, 
     // releaser sees this waiter, or the can_acquire below sees its unit.
     b.nwait.fetch_add(1, std::memory_order_seq_cst);
     if (can_acquire(addr)) {
-      b.nwait.fetch_sub(1, std::memory_order_relaxed);
+      b.nwait.fetch_sub(1, std::memory_order_relaxed);  // under the bucket lock
       b.lock.unlock();
       return;
     }
@@ -149,7 +149,7 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, 
         LockGuard l(b.lock);
         if (w.queued) {
           b.remove(&w);
-          b.nwait.fetch_sub(1, std::memory_order_relaxed);
+          b.nwait.fetch_sub(1, std::memory_order_relaxed);  // under the bucket lock
         } else {
           granted = w.ticket || can_acquire(addr);
         }
@@ -170,6 +170,7 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, 
 
 void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
   Bucket& b = bucket_for(addr);
+  // Release pairs with the acquire CAS in can_acquire().
   addr->fetch_add(1, std::memory_order_release);
   // seq_cst pairs with semacquire's nwait increment: either it sees our
   // count, or we see its nwait.
@@ -177,7 +178,7 @@ void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
   SemaWaiter* w;
   {
     LockGuard l(b.lock);
-    if (b.nwait.load(std::memory_order_relaxed) == 0) return;
+    if (b.nwait.load(std::memory_order_relaxed) == 0) return;  // under the bucket lock
     w = b.first_for(addr);
     if (w == nullptr) return;  // waiters of other addresses only
     b.remove(w);

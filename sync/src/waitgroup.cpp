@@ -53,7 +53,7 @@ void WaitGroup::add(std::int64_t delta) {
   const auto v = static_cast<std::int32_t>(state >> 32);
   const auto w = static_cast<std::uint32_t>(state);
   if (v < 0) {
-    state_.fetch_sub(step, std::memory_order_relaxed);
+    state_.fetch_sub(step, std::memory_order_relaxed);  // undo; nothing to publish
     throw Panic("sync: negative WaitGroup counter");
   }
   if (w != 0 && delta > 0 && v == static_cast<std::int32_t>(delta)) {
@@ -64,6 +64,8 @@ void WaitGroup::add(std::int64_t delta) {
   if (state_.load(std::memory_order_relaxed) != state) {
     throw Panic("sync: WaitGroup misuse: Add called concurrently with Wait");
   }
+  // Relaxed: nobody may touch the word now (step 5); the waiters are
+  // ordered after us by sema_.
   state_.store(0, std::memory_order_relaxed);
   for (std::uint32_t i = 0; i < w; ++i) detail::semrelease(&sema_, false);
 }
@@ -73,6 +75,8 @@ void WaitGroup::wait() {
   std::uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) == 0) return;
+    // Acquire pairs with add()'s acq_rel add (the failure load too: it may
+    // see the counter at zero and return).
     if (state_.compare_exchange_weak(state, state + 1, std::memory_order_acquire,
                                      std::memory_order_acquire)) {
       bool granted = false;
@@ -82,6 +86,7 @@ void WaitGroup::wait() {
         });
         detail::semacquire(&sema_, false, WaitReason::sync_waitgroup_wait, &granted);
       }
+      // Acquire pairs with the next round's add(), if one raced with us.
       if (state_.load(std::memory_order_acquire) != 0) {
         throw Panic("sync: WaitGroup is reused before previous Wait has returned");
       }
@@ -95,6 +100,7 @@ void WaitGroup::abandon_wait() noexcept {
   std::uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) != 0 && static_cast<std::uint32_t>(state) != 0) {
+      // Relaxed: takes our own registration back; nothing to publish.
       if (state_.compare_exchange_weak(state, state - 1, std::memory_order_relaxed)) return;
       continue;
     }
