@@ -108,6 +108,7 @@ void Cond::wait() {
     // mu_.unlock() threw (the caller did not hold the Mutex): nothing waits.
     detail::OnUnwind leave([this, &w] { leave_queue(w); });
     mu_.unlock();
+    leave.dismiss();
   }
   lock_.lock();
   if (w.woken) {
@@ -116,6 +117,7 @@ void Cond::wait() {
     w.parked = true;
     detail::OnUnwind cleanup([this, &w] { abandon_wait(w); });
     park(&unlock_cond_lock, &lock_, WaitReason::sync_cond_wait);
+    cleanup.dismiss();
   }
   mu_.lock();
 }

@@ -168,6 +168,7 @@ void Mutex::lock_slow(WaitReason reason) {
       bool granted = false;
       detail::OnUnwind cleanup([this, &granted] { abandon_wait(granted); });
       detail::semacquire(&sema_, lifo, reason, &granted);
+      cleanup.dismiss();
     }
     starving = starving || now_ns() - wait_start > kStarvationThresholdNs;
     // Relaxed: the semaphore ordered the unlocker's release before us.

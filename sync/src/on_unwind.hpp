@@ -12,30 +12,42 @@
 // its Mutex and parks if another goroutine holds it (cond.cpp).
 //
 // Why a destructor and not `catch (...) { cleanup(); throw; }`: one place
-// per park, nothing to forget to rethrow, and the cleanup sees whatever the
-// throwing call reported through its out-parameters.
+// per park, nothing to forget to rethrow, and the cleanup runs while the
+// exception is in flight, when park() would not throw again.
+//
+// Why dismiss() and not std::uncaught_exceptions(): that count is kept per
+// thread, and goroutines share threads. A goroutine that parks in the middle
+// of its own unwinding (a destructor locking a contended Mutex while an
+// exception propagates) leaves the count raised for whichever goroutine runs
+// next on that thread; a guard that compared counts would then fire on a
+// normal return. So the normal path says so explicitly.
 #pragma once
 
-#include <exception>
 #include <utility>
 
 namespace goro::detail {
 
-// OnUnwind calls f when its scope is left by an exception, and only then.
-// f must not throw.
+// OnUnwind calls f when it is destroyed without dismiss() having been
+// called: when the scope is left by an exception. f must not throw.
+//
+//   OnUnwind cleanup([&] { undo(); });
+//   call_that_may_throw();
+//   cleanup.dismiss();
 template <class F>
 class OnUnwind {
  public:
-  explicit OnUnwind(F f) noexcept : f_(std::move(f)), exceptions_(std::uncaught_exceptions()) {}
+  explicit OnUnwind(F f) noexcept : f_(std::move(f)) {}
   ~OnUnwind() {
-    if (std::uncaught_exceptions() > exceptions_) f_();
+    if (armed_) f_();
   }
   OnUnwind(const OnUnwind&) = delete;
   OnUnwind& operator=(const OnUnwind&) = delete;
 
+  void dismiss() noexcept { armed_ = false; }
+
  private:
   F f_;
-  int exceptions_;
+  bool armed_ = true;
 };
 
 }  // namespace goro::detail

@@ -110,6 +110,7 @@ void RWMutex::lock() {
     bool granted = false;
     detail::OnUnwind cleanup([this, &granted] { abandon_writer(granted); });
     detail::semacquire(&writer_sem_, false, WaitReason::sync_rwmutex_lock, &granted);
+    cleanup.dismiss();
   }
 }
 
@@ -156,6 +157,7 @@ void RWMutex::lock_shared_slow() {
   detail::OnUnwind cleanup([this, &granted] { abandon_reader(granted); });
   // The writer's unlock releases us (invariant R).
   detail::semacquire(&reader_sem_, false, WaitReason::sync_rwmutex_rlock, &granted);
+  cleanup.dismiss();
 }
 
 void RWMutex::unlock_shared_slow(std::int32_t count) {

@@ -190,7 +190,9 @@ void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
   // Let the waiter run now (Go: goyield in starvation mode). Not while this
   // goroutine unwinds (a destructor unlocking during run()'s teardown): a
   // goroutine switch in the middle of exception handling would let others
-  // run with this thread's C++ exception state (see on_unwind.hpp).
+  // run with this thread's C++ exception state (see on_unwind.hpp). The
+  // count is per thread, so this is a heuristic; a wrong answer only skips
+  // or makes a yield that is an optimisation anyway.
   if (handoff && in_goroutine() && std::uncaught_exceptions() == 0) goro::yield();
 }
 

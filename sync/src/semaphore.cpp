@@ -112,6 +112,7 @@ void Semaphore::acquire(std::int64_t n) {
   detail::OnUnwind cleanup([this, &w] { abandon_wait(w); });
   // Granted when it returns (invariant G); the lock_ hand-over orders it.
   park(&unlock_semaphore_lock, &lock_, WaitReason::semacquire);
+  cleanup.dismiss();
 }
 
 bool Semaphore::try_acquire(std::int64_t n) noexcept {

@@ -85,6 +85,7 @@ void WaitGroup::wait() {
           if (!granted) abandon_wait();
         });
         detail::semacquire(&sema_, false, WaitReason::sync_waitgroup_wait, &granted);
+        cleanup.dismiss();
       }
       // Acquire pairs with the next round's add(), if one raced with us.
       if (state_.load(std::memory_order_acquire) != 0) {
