@@ -191,10 +191,9 @@ class PoolCore {
   }
 
   PoolStats stats() const noexcept {
-    // Load order matters: each later counter counts, at least, every job
-    // the earlier ones did (a job is submitted before it is started or
-    // dropped, and started before it completes or fails; increments are
-    // release, loads acquire), so the differences are never negative.
+    // completed and failed are loaded before started: a job is started
+    // before it completes or fails (increments are release, loads acquire),
+    // so active is never negative.
     PoolStats s;
     s.completed = counters_.jobs.completed.load(std::memory_order_acquire);
     s.failed = counters_.jobs.failed.load(std::memory_order_acquire);
@@ -202,7 +201,7 @@ class PoolCore {
     const std::uint64_t started = counters_.jobs.started.load(std::memory_order_acquire);
     s.submitted = counters_.submitted.load(std::memory_order_acquire);
     s.active = started - s.completed - s.failed;
-    s.queued = s.submitted - started - s.cancelled;
+    s.queued = jobs_.size();
     return s;
   }
 

@@ -2,6 +2,7 @@
 // exception wins and cancels the context, siblings observe it, wait()
 // cancels the context either way, set_limit bounds concurrency (measured
 // with an atomic high-water mark), TryGo, plain threads.
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <stdexcept>
@@ -127,7 +128,7 @@ TEST_P(ErrGroupTest, ParentCancellationReachesTheGroup) {
 TEST_P(ErrGroupTest, SetLimitIsNeverExceeded) {
   run([] {
     constexpr int kLimit = 3;
-    const int tasks = static_cast<int>(scaled(60));
+    const int tasks = static_cast<int>(std::max<std::int64_t>(scaled(60), 10));  // > kLimit at any scale
     ErrGroup g;
     g.set_limit(kLimit);
     HighWater running;

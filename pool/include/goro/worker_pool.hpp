@@ -66,13 +66,16 @@ struct PoolClosed : std::runtime_error {
 // after another, so under concurrent activity they are not one snapshot.
 // Once the pool is quiet (every submit returned, every job finished):
 // submitted == completed + failed + cancelled, and queued == active == 0.
+// In between, submitted - (completed + failed + cancelled + active + queued)
+// are jobs being handed over: held by a submitter parked on a full queue,
+// or just taken by a worker that has not started them yet.
 struct PoolStats {
-  std::uint64_t submitted = 0;  // jobs accepted (submit/try_submit that returned a Future, or is doing so)
+  std::uint64_t submitted = 0;  // jobs accepted: their submit() passed the door and did not fail
   std::uint64_t completed = 0;  // jobs that ran and returned
   std::uint64_t failed = 0;     // jobs that ran and threw
   std::uint64_t cancelled = 0;  // jobs dropped unrun by shutdown_now
-  std::uint64_t queued = 0;     // accepted, not yet taken by a worker (includes parked submitters)
-  std::uint64_t active = 0;     // running now
+  std::uint64_t queued = 0;     // jobs waiting in the queue now (len of the jobs channel; <= queue_capacity)
+  std::uint64_t active = 0;     // jobs running now
 };
 
 namespace detail {
