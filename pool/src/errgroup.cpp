@@ -60,6 +60,9 @@ void ErrGroup::acquire_slot() {
 bool ErrGroup::try_acquire_slot() { return sem_.is_nil() || sem_.try_send(Unit{}); }
 
 void ErrGroup::begin() {
+  // Relaxed: set_limit must not race with go() (x/sync's rule too), so the
+  // increment and set_limit's load are ordered by the caller's own program
+  // order; finish()'s release decrement is the edge that matters.
   active_.fetch_add(1, std::memory_order_relaxed);
   wg_.add(1);
 }

@@ -157,6 +157,8 @@ class PoolCore {
 
   void worker(std::size_t index) {
     set_goroutine_name("goro.WorkerPool worker");
+    // Relaxed: only this worker can match its own id (called_by_own_worker),
+    // and it reads what it wrote itself; anyone else sees 0 or a foreign id.
     worker_ids_[index].store(goroutine_id(), std::memory_order_relaxed);
     struct Done {
       PoolCore* core;

@@ -28,6 +28,16 @@
 // rax:rdx, not rdi:rsi (make_fcontext's trampoline assumes jump_fcontext),
 // hence the three-instruction entry stub below.
 //
+// C++ exception state: the C++ runtime keeps, per thread, the exceptions
+// being handled and the count of exceptions in flight (__cxa_eh_globals).
+// A goroutine may park inside a catch block or in a destructor run by
+// unwinding, and resume on another thread; another goroutine must not see
+// its exceptions meanwhile. So the side that jumps away saves the thread's
+// state into its own context record and installs the target's
+// (swap_eh_state). __cxa_get_globals is declared const, so it is called
+// only before a jump, never after one in the same function (a compiler may
+// reuse the pointer, and the goroutine may have changed threads).
+//
 // Sanitizer protocol (Debian's Boost 1.74 has no hooks, so we annotate):
 //   TSan: __tsan_switch_to_fiber(target, 0) in the same function as the
 //     jump, just before it, with everything the jump needs already in
@@ -38,6 +48,7 @@
 //     before the jump and __sanitizer_finish_switch_fiber(save, ...) just
 //     after it returns; a new goroutine finishes first thing; a dying one
 //     passes a null save slot so its fake stack is freed.
+#include <cxxabi.h>
 #include <pthread.h>
 
 #include <cstdio>
@@ -99,6 +110,21 @@ namespace goro::rt {
 
 namespace {
 
+// The layout of __cxa_eh_globals in libsupc++ and libc++abi (x86-64).
+struct CxaEhGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+
+// swap_eh_state saves the thread's exception state into `save` and installs `load`.
+inline void swap_eh_state(EhState& save, const EhState& load) noexcept {
+  auto* g = reinterpret_cast<CxaEhGlobals*>(abi::__cxa_get_globals());
+  save.caught_exceptions = g->caught_exceptions;
+  save.uncaught_exceptions = g->uncaught_exceptions;
+  g->caught_exceptions = load.caught_exceptions;
+  g->uncaught_exceptions = load.uncaught_exceptions;
+}
+
 // direct_hook runs on top of the incoming goroutine's stack, right after a
 // direct switch (see the top of this file).
 transfer_t direct_hook(transfer_t t) noexcept {
@@ -112,6 +138,7 @@ transfer_t direct_hook(transfer_t t) noexcept {
 }  // namespace
 
 Goroutine* resume(Machine* m, Goroutine* g) noexcept {
+  swap_eh_state(m->g0_eh, g->eh);
   fcontext_t to = g->ctx;
 #if GORO_TSAN
   void* fiber = g->tsan_fiber;
@@ -133,6 +160,7 @@ Goroutine* resume(Machine* m, Goroutine* g) noexcept {
 }
 
 Machine* switch_direct(Goroutine* from, Goroutine* to) noexcept {
+  swap_eh_state(from->eh, to->eh);
   fcontext_t target = to->ctx;
 #if GORO_TSAN
   void* fiber = to->tsan_fiber;
@@ -148,6 +176,7 @@ Machine* switch_direct(Goroutine* from, Goroutine* to) noexcept {
 
 Machine* suspend(Goroutine* g) noexcept {
   Machine* m = g->m;
+  swap_eh_state(g->eh, m->g0_eh);
   fcontext_t to = m->g0_ctx;
 #if GORO_TSAN
   void* fiber = m->tsan_g0_fiber;
@@ -171,6 +200,7 @@ Machine* suspend(Goroutine* g) noexcept {
 void prepare_context(Goroutine* g, char* sp) noexcept {
   const auto size = static_cast<std::size_t>(sp - g->stack.lo);
   g->ctx = make_fcontext(sp, size, &goro_rt_entry_stub);
+  g->eh = EhState{};
 #if GORO_TSAN
   g->tsan_fiber = __tsan_create_fiber(0);
 #endif

@@ -263,12 +263,12 @@ void goexit0(Machine* m, Goroutine* g) {
 // ready_status moves g from kWaiting to kRunnable. False if g was not parked,
 // which only teardown tolerates (it may have made g runnable itself).
 static bool ready_status(Goroutine* g) noexcept {
-  // Only the party that unlinked g from a wait queue readies it, so a load
-  // and a store suffice (no locked instruction); the check catches misuse.
-  // Acquire pairs with execute()'s release store of kWaiting: g's context
-  // is saved.
-  if (g->status.load(std::memory_order_acquire) == GStatus::kWaiting) {
-    g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  // A CAS, not a load and a store: if two parties ever tried to ready one
+  // goroutine, the loser must not queue it a second time (two Ms would run
+  // one stack). Acquire pairs with finish_switch_out's release store of
+  // kWaiting: g's context is saved.
+  GStatus expected = GStatus::kWaiting;
+  if (g->status.compare_exchange_strong(expected, GStatus::kRunnable, std::memory_order_acq_rel)) {
     return true;
   }
   if (g_runtime == nullptr || !g_runtime->tearing_down) fatal("goro: ready() of a goroutine that is not parked");
@@ -301,12 +301,14 @@ void exit_blocking(Goroutine* g) noexcept {
   Machine* m = this_machine();
   Processor* p = m->oldp;
   m->oldp = nullptr;
-  m->blocked.store(false, std::memory_order_relaxed);
+  // m->blocked stays set until this goroutine holds a P or sits in the
+  // global queue: the deadlock check must never see it in neither place.
   PStatus expected = PStatus::kSyscall;
   // Fast path: sysmon left our P alone. Acquire pairs with whoever last
   // released the P (ourselves, usually).
   if (p->status.compare_exchange_strong(expected, PStatus::kRunning, std::memory_order_acquire)) {
     m->p = p;
+    m->blocked.store(false, std::memory_order_relaxed);
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
     return;
   }
@@ -314,6 +316,7 @@ void exit_blocking(Goroutine* g) noexcept {
   Runtime* rt = g_runtime;
   rt->lock.lock();
   Processor* idle = rt->exiting.load(std::memory_order_relaxed) ? nullptr : pidleget_locked();
+  if (idle != nullptr) m->blocked.store(false, std::memory_order_relaxed);
   rt->lock.unlock();
   if (idle != nullptr) {
     acquirep(m, idle);

@@ -30,6 +30,7 @@
 #include "goro/park.hpp"
 #include "goro/runtime.hpp"
 #include "goro/runtime_timer.hpp"
+#include "eh_state.hpp"
 #include "lock.hpp"
 
 namespace goro::rt {
@@ -124,6 +125,15 @@ class alignas(64) Goroutine {
 
   // thread_note is where a plain thread's record sleeps in park().
   rt::Note thread_note;
+
+  // --- C++ exception state ----------------------------------------------------
+  // The C++ runtime keeps the exceptions being handled (a catch block that
+  // is running) and the count of exceptions in flight per thread
+  // (__cxa_eh_globals). A goroutine that parks inside a catch block or a
+  // destructor run by unwinding must take that state with it, and another
+  // goroutine on the thread must not see it: context.cpp swaps it at every
+  // switch.
+  rt::EhState eh;
 
   // --- sanitizers -----------------------------------------------------------
   void* tsan_fiber = nullptr;

@@ -105,6 +105,8 @@ std::string status_word(const GoroutineInfo& g) {
 
 }  // namespace
 
+std::vector<GoroutineInfo> goroutines_of(Runtime* rt) { return collect(rt); }
+
 void dump_all_goroutines_to_stderr(Goroutine* skip, int max) noexcept {
   try {
     Runtime* rt = g_runtime;

@@ -21,6 +21,7 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include "eh_state.hpp"
 #include "lock.hpp"
 
 namespace goro {
@@ -72,6 +73,9 @@ struct alignas(64) Machine {
   std::atomic<bool> exited{false};  // set as the thread's last act
 
   std::uint64_t rng = 0;  // steal order when no P rng is at hand
+
+  // g0's C++ exception state while a goroutine runs on this thread (context.cpp).
+  EhState g0_eh;
 
   // Sanitizer state of g0 (context.cpp).
   void* tsan_g0_fiber = nullptr;

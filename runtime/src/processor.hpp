@@ -91,6 +91,10 @@ struct alignas(64) Processor {
 
   std::uint64_t rng = 0;  // owner: steal order, select shuffles
   int direct_streak = 0;  // owner: direct switches since the last trip through g0
+  // fairness_due: the direct-switch streak sent us through g0; look at the
+  // global queue first (owner). Without it the streak and the 61-tick check
+  // could stay out of phase forever and starve the global queue.
+  bool fairness_due = false;
 
   // Timers: a 4-ary min-heap on when_, under timer_lock. timer0_when caches
   // the earliest when (kNoTimer if none) so others can check without the lock.

@@ -46,6 +46,7 @@
 // unbounded local queues (stealing from them needs locks); marl-style
 // pinned fibers (a blocked worker strands its fibers); busy-polling idle
 // workers (Boost.Fiber's default: 100% CPU when idle).
+#include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
+#include <mutex>
 #include <string>
 
 #include "external.hpp"
@@ -72,6 +74,16 @@ std::atomic<Runtime*> g_external_runtime{nullptr};
 std::atomic<std::int64_t> g_external_refs{0};
 std::atomic<bool> g_run_active{false};
 std::atomic<std::int64_t> g_last_unwound{0};
+std::mutex g_leftovers_mu;
+std::vector<GoroutineInfo> g_leftovers;  // under g_leftovers_mu
+
+// record_leftovers keeps a description of the goroutines still alive when
+// main returned (teardown, before unwinding them), for leak reports.
+void record_leftovers(Runtime* rt) {
+  std::vector<GoroutineInfo> all = goroutines_of(rt);
+  std::lock_guard<std::mutex> l(g_leftovers_mu);
+  g_leftovers = std::move(all);
+}
 
 std::uint64_t splitmix(std::uint64_t& s) noexcept {
   std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
@@ -288,6 +300,75 @@ Goroutine* steal_work(Runtime* rt, Machine* m, Processor* p) noexcept {
   return nullptr;
 }
 
+// foreign_threads counts the process's threads that are not the runtime's
+// own (its Ms, sysmon, the introspection server): plain threads that may
+// still wake a goroutine.
+int foreign_threads(Runtime* rt) {
+  int total = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) total += e->d_name[0] != '.';
+    closedir(d);
+  } else {
+    return 1;  // cannot tell: assume someone else is there
+  }
+  int own = rt->runtime_threads.load(std::memory_order_relaxed);
+  {
+    LockGuard l(rt->lock);
+    for (const auto& m : rt->allm) own += !m->exited.load(std::memory_order_relaxed);
+  }
+  return total - own;
+}
+
+// check_dead is Go's checkdead: called by an M about to sleep with no
+// deadline. If every goroutine is parked (no P busy, nothing queued), no
+// timer is pending, no goroutine is inside blocking(), and no thread other
+// than the runtime's own exists that could still wake one, nothing ever
+// will: report the deadlock and abort, as Go does. Any thread we do not own
+// (a plain thread, a sanitizer's helper) keeps it silent: no false
+// positives.
+// switch_count sums the P's switch-in counters: it moves whenever any
+// goroutine runs.
+std::uint64_t switch_count(Runtime* rt) noexcept {
+  std::uint64_t n = 0;
+  for (const auto& p : rt->allp) n += p->switches.get();
+  return n;
+}
+
+// all_parked reports, under the scheduler lock, whether no P is busy,
+// nothing is queued and no goroutine is inside blocking().
+bool all_parked_locked(Runtime* rt) noexcept {
+  if (rt->npidle.load(std::memory_order_relaxed) != rt->procs || rt->runq.size() != 0) return false;
+  for (const auto& m : rt->allm) {
+    if (m->blocked.load(std::memory_order_relaxed)) return false;
+  }
+  return true;
+}
+
+void check_dead(Runtime* rt) {
+  if (rt->exiting.load(std::memory_order_relaxed) || rt->tearing_down) return;
+  if (next_timer_when() != kNoTimer) return;
+  std::uint64_t switches;
+  {
+    LockGuard l(rt->lock);
+    if (!all_parked_locked(rt)) return;
+    switches = switch_count(rt);
+  }
+  if (rt->live.load(std::memory_order_relaxed) == 0) return;
+  if (foreign_threads(rt) > 0) return;
+  // The thread count was read without the lock: if any goroutine ran
+  // meanwhile (it may have started a thread and parked again), the
+  // snapshot is stale. Only a world that stood still the whole time is
+  // dead.
+  {
+    LockGuard l(rt->lock);
+    if (!all_parked_locked(rt) || switch_count(rt) != switches || next_timer_when() != kNoTimer) return;
+  }
+  std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n");
+  dump_all_goroutines_to_stderr(nullptr, 1000);
+  std::fflush(stderr);
+  std::abort();
+}
+
 // find_runnable returns the next goroutine for m, or null when the run
 // exits. It may give up m's P and sleep; it returns with a P held.
 Goroutine* find_runnable(Runtime* rt, Machine* m, bool* inherit) {
@@ -303,8 +384,10 @@ top:
       if (t0 <= now) p->run_timers(now);
     }
 
-    // Fairness: every 61st tick, the global queue goes first.
-    if (p->schedtick.load(std::memory_order_relaxed) % 61 == 0 &&
+    // Fairness: every 61st tick, and after a streak of direct switches, the
+    // global queue goes first.
+    const bool fairness_due = std::exchange(p->fairness_due, false);
+    if ((fairness_due || p->schedtick.load(std::memory_order_relaxed) % 61 == 0) &&
         rt->runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(rt->lock);
       if (Goroutine* g = globrunq_get_locked(rt, p, 1)) {
@@ -398,6 +481,7 @@ idle:
         }
       }
     }
+    if (!timed && rt->debug.deadlock_check) check_dead(rt);
     if (timed && next <= now_ns()) {
       // Already due: no sleep, go and run it.
     } else if (stopm(rt, m, timed ? next : -1, /*clear_note=*/false)) {
@@ -485,6 +569,9 @@ DebugSettings parse_gorodebug() {
       const int value = std::atoi(item.c_str() + eq + 1);
       if (key == "schedtrace") d.schedtrace_ms = value > 0 ? value : 0;
       if (key == "scheddetail") d.scheddetail = value != 0;
+      if (key == "deadlock") d.deadlock_check = value != 0;
+      if (key == "sigquit") d.sigquit_exits = item.substr(eq + 1) != "dump";
+      if (key == "introspect") d.introspect = value != 0;
     }
     pos = comma + 1;
   }
@@ -518,6 +605,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
     if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) todo.push_back(g);
   });
   g_last_unwound.store(rt->live.load(), std::memory_order_relaxed);
+  record_leftovers(rt);
 
   Processor* p = m0->p;
   for (Goroutine* g : todo) {
@@ -749,10 +837,24 @@ bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
       goexit0(m, g);
       return false;
     case SwitchReason::kBlockingHandoff:
-      // The goroutine left blocking() and found no P: queue it globally;
-      // this M has no P and will stop in find_runnable.
+      // The goroutine left blocking() and found no P: queue it globally.
+      // Look for an idle P again in the same lock hold (Go's exitsyscall0):
+      // the P's owner may have gone idle since exit_blocking looked, after
+      // its last look at the global queue, and nobody else would wake up
+      // for g. With a P this M runs g itself; without one it stops in
+      // find_runnable.
       g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
-      global_runq_put(g);
+      {
+        Runtime* rt = g_runtime;
+        Processor* np = nullptr;
+        {
+          LockGuard l(rt->lock);
+          globrunq_put_locked(rt, g);
+          m->blocked.store(false, std::memory_order_relaxed);
+          if (!rt->exiting.load(std::memory_order_relaxed)) np = pidleget_locked();
+        }
+        if (np != nullptr) acquirep(m, np);
+      }
       return false;
   }
   return false;
@@ -812,6 +914,7 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
   // the P back and forth.
   if (++p->direct_streak >= kDirectStreak) {
     p->direct_streak = 0;
+    p->fairness_due = true;
     return nullptr;
   }
   bool inherit = false;
@@ -928,6 +1031,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   runq_put(m0->p, g1, false);
 
   external_open(rt);
+  rt->runtime_threads.store(1, std::memory_order_relaxed);  // sysmon
   rt->sysmon_thread = std::thread([rt] { sysmon_main(rt); });
 
   schedule_loop(m0);
@@ -993,5 +1097,10 @@ int gomaxprocs() noexcept {
 }
 
 std::int64_t last_run_unwound() noexcept { return g_last_unwound.load(std::memory_order_relaxed); }
+
+std::vector<GoroutineInfo> last_run_leftovers() {
+  std::lock_guard<std::mutex> l(g_leftovers_mu);
+  return g_leftovers;
+}
 
 }  // namespace goro

@@ -20,8 +20,11 @@
 namespace goro::rt {
 
 struct DebugSettings {
-  int schedtrace_ms = 0;      // GORODEBUG=schedtrace=N
-  bool scheddetail = false;   // GORODEBUG=scheddetail=1
+  int schedtrace_ms = 0;        // GORODEBUG=schedtrace=N
+  bool scheddetail = false;     // GORODEBUG=scheddetail=1
+  bool deadlock_check = true;   // GORODEBUG=deadlock=0 turns the detector off
+  bool sigquit_exits = true;    // GORODEBUG=sigquit=dump: dump and keep running
+  bool introspect = true;       // GORODEBUG=introspect=0: no socket for `goro stat`
 };
 
 struct Runtime {
@@ -76,6 +79,9 @@ struct Runtime {
 
   std::int64_t start_ns = 0;
   DebugSettings debug;
+  // Threads of the runtime's own besides its Ms (sysmon, the introspection
+  // server): what the deadlock check does not count as foreign.
+  std::atomic<int> runtime_threads{0};
 };
 
 // The active runtime (null outside run()). Set before any M starts and
@@ -154,13 +160,19 @@ void machine_context_fini(Machine* m) noexcept;
 // --- sysmon.cpp ----------------------------------------------------------
 void sysmon_main(Runtime* rt);
 void wake_sysmon() noexcept;
+// handle_sigquit writes the SIGQUIT dump; exits (status 2) unless GORODEBUG=sigquit=dump.
+void handle_sigquit(Runtime* rt);
 
 // --- introspect.cpp -----------------------------------------------------
 // dump_all_goroutines_to_stderr writes every live goroutine but `skip`,
 // at most `max` of them (panic and fatal paths).
 void dump_all_goroutines_to_stderr(Goroutine* skip, int max) noexcept;
+// goroutines_of lists rt's live goroutines (goroutines() for a known runtime).
+std::vector<GoroutineInfo> goroutines_of(Runtime* rt);
 
 // --- signals.cpp ---------------------------------------------------------
+// g_sigquit_pending: a SIGQUIT arrived; sysmon writes the dump.
+extern std::atomic<bool> g_sigquit_pending;
 void install_signal_handlers();
 void remove_signal_handlers();
 void machine_signal_init(Machine* m);

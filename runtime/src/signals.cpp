@@ -30,7 +30,9 @@ constexpr std::size_t kOverflowReach = 1 << 20;
 
 struct sigaction g_old_segv;
 struct sigaction g_old_bus;
+struct sigaction g_old_quit;
 bool g_installed = false;
+bool g_quit_installed = false;
 
 // Async-signal-safe output.
 void put(const char* s) noexcept { (void)!write(2, s, strlen(s)); }
@@ -79,9 +81,27 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
   signal(sig, SIG_DFL);  // return and fault again, this time fatally
 }
 
+// SIGQUIT (Ctrl-\\): as in Go, dump every goroutine. The handler only
+// raises a flag and wakes sysmon, which writes the dump from its own thread
+// (formatting a dump is not async-signal-safe).
+void on_quit(int) {
+  g_sigquit_pending.store(true, std::memory_order_release);
+  wake_sysmon();
+}
+
 }  // namespace
 
+std::atomic<bool> g_sigquit_pending{false};
+
 void install_signal_handlers() {
+  {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = &on_quit;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    g_quit_installed = sigaction(SIGQUIT, &sa, &g_old_quit) == 0;
+  }
   if (kUnderSanitizer) return;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -94,6 +114,10 @@ void install_signal_handlers() {
 }
 
 void remove_signal_handlers() {
+  if (g_quit_installed) {
+    sigaction(SIGQUIT, &g_old_quit, nullptr);
+    g_quit_installed = false;
+  }
   if (!g_installed) return;
   sigaction(SIGSEGV, &g_old_segv, nullptr);
   sigaction(SIGBUS, &g_old_bus, nullptr);

@@ -21,7 +21,10 @@
 // (Go's values). With every P idle, no blocking call and nothing to
 // scavenge, it sleeps until a P starts running again: an idle process
 // costs no CPU.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 #include "scheduler.hpp"
@@ -44,7 +47,7 @@ struct PWatch {
   std::int64_t schedwhen = 0;
   std::uint32_t syscalltick = 0;
   std::int64_t syscallwhen = 0;
-  bool flagged = false;
+  Goroutine* flagged = nullptr;  // the goroutine last asked to yield
   std::int64_t flagged_at = 0;
   bool hog = false;
   std::uint64_t runnext_puts = 0;  // at the previous tick, with runnext occupied
@@ -81,17 +84,22 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
       if (w.schedtick != t) {
         w.schedtick = t;
         w.schedwhen = now;
-        w.flagged = false;
+        w.flagged = nullptr;
         w.hog = false;
       } else if (s == PStatus::kRunning && w.schedwhen + kForcePreemptNs <= now) {
+        // The time slice (which goroutines handed over through runnext
+        // share, as in Go) is used up: ask whoever runs now to yield, and
+        // keep asking every tick. A goroutine still running 10 ms after
+        // being asked made no runtime call at all: a hog.
         Machine* m = p->m.load(std::memory_order_relaxed);
         Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
         if (g != nullptr) {
-          if (!w.flagged) {
-            m->preempt.store(true, std::memory_order_relaxed);
+          m->preempt.store(true, std::memory_order_relaxed);
+          if (g != w.flagged) {
             rt->preempt_requests.add();
-            w.flagged = true;
+            w.flagged = g;
             w.flagged_at = now;
+            w.hog = false;
           } else if (!w.hog && now - w.flagged_at >= kForcePreemptNs) {
             rt->hogs.add();
             w.hog = true;
@@ -135,6 +143,13 @@ void wake_sysmon() noexcept {
   if (g_runtime != nullptr) g_runtime->sysmon_note.wakeup();
 }
 
+void handle_sigquit(Runtime* rt) {
+  std::fputs("SIGQUIT: quit\n", stderr);
+  dump_all_goroutines_to_stderr(nullptr, 1 << 30);
+  std::fflush(stderr);
+  if (rt->debug.sigquit_exits) _exit(2);  // Go's exit status after the dump
+}
+
 void sysmon_main(Runtime* rt) {
   std::vector<PWatch> watch(rt->allp.size());
   std::int64_t delay = kMinDelayNs;
@@ -151,6 +166,7 @@ void sysmon_main(Runtime* rt) {
     rt->sysmon_note.clear();
     if (rt->sysmon_stop.load(std::memory_order_acquire)) break;
     rt->sysmon_note.sleep(now_ns() + delay);
+    if (g_sigquit_pending.exchange(false, std::memory_order_acq_rel)) handle_sigquit(rt);
     std::int64_t now = now_ns();
     rt->coarse_now.store(now, std::memory_order_relaxed);
 
@@ -168,7 +184,8 @@ void sysmon_main(Runtime* rt) {
       }
       rt->sysmon_note.clear();
       rt->sysmon_deep_sleep.store(true, std::memory_order_seq_cst);
-      if (rt->npidle.load(std::memory_order_seq_cst) == rt->procs && !rt->sysmon_stop.load()) {
+      if (rt->npidle.load(std::memory_order_seq_cst) == rt->procs && !rt->sysmon_stop.load() &&
+          !g_sigquit_pending.load(std::memory_order_acquire)) {
         rt->sysmon_note.sleep();
       }
       rt->sysmon_deep_sleep.store(false, std::memory_order_seq_cst);

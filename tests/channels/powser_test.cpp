@@ -178,7 +178,9 @@ Series mul(Series u, Series v) {
 // X = 1 + integral(X U'): a feedback loop through a split.
 Series exp_of(Series u) {
   Series x;
-  auto [out, back] = split(x);
+  // Named copies: clang 14 cannot capture structured bindings.
+  auto halves = split(x);
+  Series out = halves.first, back = halves.second;
   goro::go([=] { copy_to(integ(Rat::of(1), mul(back, deriv(u))), x); });
   return out;
 }

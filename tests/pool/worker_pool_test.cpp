@@ -619,14 +619,11 @@ TEST_P(WorkerPoolTest, TeardownUnwindsAParkedJobAndCancelsItsFuture) {
   pool.reset();  // the workers are gone: shutdown() returns at once
 }
 
-// DISABLED: shows a runtime bug (see the pool issue's closing note). The
-// pool's owner is parked too, so teardown unwinds it: ~WorkerPool parks in
-// shutdown() while its goroutine is unwinding. std::uncaught_exceptions() is
-// per thread, not per goroutine, so every goroutine teardown resumes after
-// that on M0 sees 1 and maybe_unwind() does not throw ForcedUnwind into it:
-// the worker's job parks again, the owner is never readied, and run() ends
-// with "2 goroutine(s) blocked again while unwinding".
-TEST_P(WorkerPoolTest, DISABLED_TeardownUnwindsAPoolWhoseOwnerIsParked) {
+// The pool's owner is parked too, so teardown unwinds it: ~WorkerPool parks
+// in shutdown() while its goroutine is unwinding, and every goroutine unwound
+// after that must still see its own exception state, not the owner's
+// (exception state is per goroutine, not per thread).
+TEST_P(WorkerPoolTest, TeardownUnwindsAPoolWhoseOwnerIsParked) {
   Future<void> job;
   std::atomic<bool> job_unwound{false};
   ::testing::internal::CaptureStderr();
@@ -635,14 +632,18 @@ TEST_P(WorkerPoolTest, DISABLED_TeardownUnwindsAPoolWhoseOwnerIsParked) {
         Chan<Unit> started(1);
         goro::go([&, started] {
           WorkerPool pool(1);
-          job = pool.submit([&job_unwound, started] {
+          Chan<Unit> job_running(1);
+          job = pool.submit([&job_unwound, job_running] {
             struct Flag {
               std::atomic<bool>& f;
               ~Flag() { f = true; }
             } flag{job_unwound};
-            started.send(Unit{});
+            job_running.send(Unit{});
             Chan<int>().recv();
           });
+          // Only now is `job` assigned: main may end the run from here on.
+          job_running.recv();
+          started.send(Unit{});
           Chan<int>().recv();  // the owner parks forever too
         });
         started.recv();

@@ -32,6 +32,9 @@
 //     threw PoolClosed.
 //   - A job's exception reaches its Future; the worker goes on.
 //   - The destructor does shutdown(). Destroy the pool inside run().
+//   - As with any bounded pool (and Go's pattern), a job that submits to its
+//     own pool, or get()s another job of it, can deadlock once every worker
+//     does so: give such work its own pool or an ErrGroup.
 //   - Every member may be called from goroutines and from plain threads
 //     while run() is active. The pool must be created inside run() (it
 //     spawns its workers).

@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "goro/detail/source_location.hpp"
 #include "goro/introspect.hpp"
@@ -157,5 +158,9 @@ auto blocking(F&& f) -> decltype(std::forward<F>(f)()) {
 // last_run_unwound is how many goroutines were still alive when the last
 // run()'s main returned (and were therefore unwound).
 std::int64_t last_run_unwound() noexcept;
+
+// last_run_leftovers describes those goroutines, as goroutines() did at
+// that moment (for leak reports).
+std::vector<GoroutineInfo> last_run_leftovers();
 
 }  // namespace goro

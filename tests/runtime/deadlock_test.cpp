@@ -1,0 +1,137 @@
+// Tests of the deadlock detector ("all goroutines are asleep - deadlock!")
+// and of the SIGQUIT dump, both as in Go.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "goro_test.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+class DeadlockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    if (goro_test::kUnderSanitizer) {
+      GTEST_SKIP() << "a sanitizer's helper thread counts as a thread that could wake a goroutine: "
+                      "the detector stays silent";
+    }
+  }
+};
+
+TEST_F(DeadlockTest, MainBlockedForeverIsReportedWithTheDump) {
+  EXPECT_DEATH(goro::run([] {
+                 goro::Chan<int> ch(0);
+                 ch.recv();
+               }),
+               "fatal error: all goroutines are asleep - deadlock!\n(.|\n)*goroutine 1 \\[chan receive\\]:");
+}
+
+TEST_F(DeadlockTest, EveryGoroutineParkedOnEachOtherIsReported) {
+  EXPECT_DEATH(goro::run(
+                   [] {
+                     goro::Mutex a, b;
+                     goro::WaitGroup wg;
+                     wg.add(2);
+                     goro::Chan<goro::Unit> both_locked(2);
+                     goro::go([&] {
+                       std::lock_guard<goro::Mutex> la(a);
+                       both_locked.send({});
+                       goro::sleep_for(1ms);
+                       std::lock_guard<goro::Mutex> lb(b);  // classic lock-order deadlock
+                       wg.done();
+                     });
+                     goro::go([&] {
+                       std::lock_guard<goro::Mutex> lb(b);
+                       both_locked.send({});
+                       goro::sleep_for(1ms);
+                       std::lock_guard<goro::Mutex> la(a);
+                       wg.done();
+                     });
+                     wg.wait();
+                   },
+                   goro::Options{.procs = 2}),
+               "all goroutines are asleep - deadlock!(.|\n)*goroutine 1 \\[sync.WaitGroup.Wait\\](.|\n)*\\[sync.Mutex.Lock\\](.|\n)*\\[sync.Mutex.Lock\\]");
+}
+
+// No false positives: each of these looks like a deadlock for a while.
+
+TEST_F(DeadlockTest, APlainThreadThatWillSendKeepsTheDetectorSilent) {
+  goro::run([] {
+    goro::Chan<int> ch(0);
+    std::thread t([ch] {
+      std::this_thread::sleep_for(50ms);  // every goroutine is parked meanwhile
+      ch.send(7);
+    });
+    EXPECT_EQ(ch.recv(), 7);
+    goro::blocking([&] { t.join(); });
+  });
+}
+
+TEST_F(DeadlockTest, APendingTimerKeepsTheDetectorSilent) {
+  goro::run([] {
+    goro::Chan<int> ch(0);
+    goro::go([ch] {
+      goro::sleep_for(30ms);
+      ch.send(1);
+    });
+    EXPECT_EQ(ch.recv(), 1);
+  });
+}
+
+TEST_F(DeadlockTest, AGoroutineInABlockingCallKeepsTheDetectorSilent) {
+  goro::run([] {
+    goro::Chan<int> ch(0);
+    goro::go([ch] {
+      goro::blocking([] { std::this_thread::sleep_for(50ms); });
+      ch.send(1);
+    });
+    EXPECT_EQ(ch.recv(), 1);
+  });
+}
+
+TEST_F(DeadlockTest, TheDetectorCanBeTurnedOff) {
+  // GORODEBUG=deadlock=0; a plain thread ends the wait after a while.
+  ::setenv("GORODEBUG", "deadlock=0", 1);
+  goro::run([] {
+    goro::Chan<int> ch(0);
+    std::thread t([ch] {
+      std::this_thread::sleep_for(20ms);
+      ch.send(1);
+    });
+    ch.recv();
+    goro::blocking([&] { t.join(); });
+  });
+  ::unsetenv("GORODEBUG");
+}
+
+TEST_F(DeadlockTest, SigquitDumpsEveryGoroutineAndExitsWithStatusTwo) {
+  EXPECT_EXIT(goro::run([] {
+                goro::Chan<int> never(0);
+                goro::go([never] { never.recv(); });
+                goro::sleep_for(2ms);
+                ::raise(SIGQUIT);
+                goro::sleep_for(10s);  // the dump ends the process before this does
+              }),
+              ::testing::ExitedWithCode(2), "SIGQUIT: quit\n(.|\n)*goroutine 1 \\[sleep\\](.|\n)*\\[chan receive\\]");
+}
+
+TEST_F(DeadlockTest, SigquitCanDumpAndKeepRunning) {
+  EXPECT_EXIT(
+      {
+        ::setenv("GORODEBUG", "sigquit=dump", 1);
+        const int rc = goro::run([] {
+          ::raise(SIGQUIT);
+          goro::sleep_for(50ms);  // the dump happens meanwhile
+          return 3;
+        });
+        std::exit(rc);
+      },
+      ::testing::ExitedWithCode(3), "SIGQUIT: quit\n(.|\n)*goroutine 1 ");
+}
+
+}  // namespace
