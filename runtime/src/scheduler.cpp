@@ -55,6 +55,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <numeric>
 #include <stdexcept>
 #include <mutex>
@@ -76,12 +77,26 @@ std::atomic<bool> g_run_active{false};
 std::atomic<std::int64_t> g_last_unwound{0};
 std::mutex g_leftovers_mu;
 std::vector<GoroutineInfo> g_leftovers;  // under g_leftovers_mu
+// The leftovers of every run, for leftovers_since(): the newest
+// kLeftoverLogSize descriptions (~200 bytes each) and two counters that
+// make a RunsMark. All under g_leftovers_mu, written by record_leftovers.
+constexpr std::size_t kLeftoverLogSize = 1000;
+std::deque<GoroutineInfo> g_leftover_log;
+std::uint64_t g_runs_ended = 0;
+std::uint64_t g_leftovers_total = 0;
 
 // record_leftovers keeps a description of the goroutines still alive when
-// main returned (teardown, before unwinding them), for leak reports.
+// main returned (teardown, before unwinding them, and before they are made
+// runnable to unwind, so that each keeps its wait reason), for leak reports.
 void record_leftovers(Runtime* rt) {
   std::vector<GoroutineInfo> all = goroutines_of(rt);
   std::lock_guard<std::mutex> l(g_leftovers_mu);
+  for (const GoroutineInfo& g : all) {
+    if (g_leftover_log.size() == kLeftoverLogSize) g_leftover_log.pop_front();
+    g_leftover_log.push_back(g);
+  }
+  g_leftovers_total += all.size();
+  ++g_runs_ended;
   g_leftovers = std::move(all);
 }
 
@@ -600,12 +615,12 @@ void unwind_all(Runtime* rt, Machine* m0) {
     LockGuard l(rt->lock);
     while (Goroutine* g = globrunq_pop_locked(rt)) todo.push_back(g);
   }
+  record_leftovers(rt);
   rt->records.for_each([&](Goroutine* g) {
     GStatus expected = GStatus::kWaiting;
     if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) todo.push_back(g);
   });
   g_last_unwound.store(rt->live.load(), std::memory_order_relaxed);
-  record_leftovers(rt);
 
   Processor* p = m0->p;
   for (Goroutine* g : todo) {
@@ -1101,6 +1116,22 @@ std::int64_t last_run_unwound() noexcept { return g_last_unwound.load(std::memor
 std::vector<GoroutineInfo> last_run_leftovers() {
   std::lock_guard<std::mutex> l(g_leftovers_mu);
   return g_leftovers;
+}
+
+RunsMark runs_mark() {
+  std::lock_guard<std::mutex> l(g_leftovers_mu);
+  return RunsMark{g_runs_ended, g_leftovers_total};
+}
+
+Leftovers leftovers_since(const RunsMark& mark) {
+  std::lock_guard<std::mutex> l(g_leftovers_mu);
+  Leftovers out;
+  if (mark.leftovers >= g_leftovers_total) return out;
+  const std::uint64_t wanted = g_leftovers_total - mark.leftovers;
+  const std::uint64_t kept = std::min<std::uint64_t>(wanted, g_leftover_log.size());
+  out.goroutines.assign(g_leftover_log.end() - static_cast<std::ptrdiff_t>(kept), g_leftover_log.end());
+  out.dropped = wanted - kept;
+  return out;
 }
 
 }  // namespace goro

@@ -163,4 +163,32 @@ std::int64_t last_run_unwound() noexcept;
 // that moment (for leak reports).
 std::vector<GoroutineInfo> last_run_leftovers();
 
+// RunsMark is a point in this process's history of run()s. It exists for
+// leak checks that outlive a run (goro::testing::LeakCheck made in a test
+// body that calls run() several times): last_run_leftovers() forgets every
+// run but the last, so they take a mark before and ask leftovers_since()
+// after. Marks are only compared, never stored by the runtime.
+struct RunsMark {
+  std::uint64_t runs = 0;       // run()s that had ended
+  std::uint64_t leftovers = 0;  // goroutines those runs left alive, in all
+};
+
+// runs_mark returns the current mark. A run counts as ended once its main
+// has returned and its leftovers are recorded (before they are unwound).
+// Any thread, any time.
+RunsMark runs_mark();
+
+// Leftovers is what leftovers_since returns.
+struct Leftovers {
+  std::vector<GoroutineInfo> goroutines;  // oldest run first, by id within a run
+  std::uint64_t dropped = 0;              // also left alive, but forgotten (see below)
+};
+
+// leftovers_since describes the goroutines left alive by every run() that
+// ended after `mark` was taken, as last_run_leftovers() does for one run.
+// The process remembers only the newest 1000 descriptions, so memory stays
+// bounded however many leaky runs a test binary makes; `dropped` counts
+// the older ones since the mark. Any thread, any time.
+Leftovers leftovers_since(const RunsMark& mark);
+
 }  // namespace goro
