@@ -81,7 +81,7 @@ std::vector<GoroutineInfo> g_leftovers;  // under g_leftovers_mu
 // kLeftoverLogSize descriptions (~200 bytes each) and two counters that
 // make a RunsMark. All under g_leftovers_mu, written by record_leftovers.
 constexpr std::size_t kLeftoverLogSize = 1000;
-std::deque<GoroutineInfo> g_leftover_log;
+std::deque<Leftover> g_leftover_log;
 std::uint64_t g_runs_ended = 0;
 std::uint64_t g_leftovers_total = 0;
 
@@ -93,7 +93,7 @@ void record_leftovers(Runtime* rt) {
   std::lock_guard<std::mutex> l(g_leftovers_mu);
   for (const GoroutineInfo& g : all) {
     if (g_leftover_log.size() == kLeftoverLogSize) g_leftover_log.pop_front();
-    g_leftover_log.push_back(g);
+    g_leftover_log.push_back(Leftover{g_runs_ended + 1, g});
   }
   g_leftovers_total += all.size();
   ++g_runs_ended;

@@ -178,10 +178,17 @@ struct RunsMark {
 // Any thread, any time.
 RunsMark runs_mark();
 
+// Leftover is one goroutine a run left alive. `run` tells runs apart (ids
+// restart at 1 in every run): RunsMark::runs just after that run ended.
+struct Leftover {
+  std::uint64_t run = 0;
+  GoroutineInfo goroutine;  // as goroutines() described it when main returned
+};
+
 // Leftovers is what leftovers_since returns.
 struct Leftovers {
-  std::vector<GoroutineInfo> goroutines;  // oldest run first, by id within a run
-  std::uint64_t dropped = 0;              // also left alive, but forgotten (see below)
+  std::vector<Leftover> goroutines;  // oldest run first, by id within a run
+  std::uint64_t dropped = 0;         // also left alive, but forgotten (see below)
 };
 
 // leftovers_since describes the goroutines left alive by every run() that
