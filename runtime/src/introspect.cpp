@@ -54,7 +54,10 @@ GoroutineInfo info_of(Runtime* rt, Goroutine* g, std::int64_t now) {
     if (since > 0 && now > since) info.waiting_for = std::chrono::nanoseconds(now - since);
   }
   const char* file = g->file.load(std::memory_order_relaxed);
-  if (file != nullptr) info.created_at = std::string(file) + ":" + std::to_string(g->line.load(std::memory_order_relaxed));
+  if (file != nullptr) {
+    const std::uint32_t line = g->line.load(std::memory_order_relaxed);
+    info.created_at = line == 0 ? std::string(file) : std::string(file) + ":" + std::to_string(line);  // main: "goro::run"
+  }
   const char* func = g->function.load(std::memory_order_relaxed);
   if (func != nullptr) info.created_by = func;
   info.parent_id = g->parent_id.load(std::memory_order_relaxed);

@@ -326,7 +326,7 @@ int foreign_threads(Runtime* rt) {
   } else {
     return 1;  // cannot tell: assume someone else is there
   }
-  int own = rt->runtime_threads.load(std::memory_order_relaxed);
+  int own = rt->runtime_threads.load(std::memory_order_relaxed) + introspect_server_threads();
   {
     LockGuard l(rt->lock);
     for (const auto& m : rt->allm) own += !m->exited.load(std::memory_order_relaxed);
@@ -1002,6 +1002,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
 
   auto* rt = new Runtime(procs, stack_size);
   rt->debug = parse_gorodebug();
+  if (rt->debug.introspect) introspect_server_start();
   rt->start_ns = now_ns();
   rt->coarse_now.store(rt->start_ns, std::memory_order_relaxed);
   g_runtime = rt;

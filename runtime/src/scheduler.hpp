@@ -108,6 +108,12 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept;
 // plain put): the caller may want to wake an M to share the work.
 bool runq_put(Processor* p, Goroutine* g, bool next) noexcept;
 void global_runq_put(Goroutine* g) noexcept;  // takes the lock
+
+// The introspection server (introspect_server.cpp): started by the first
+// run() unless GORODEBUG=introspect=0; introspect_server_threads() is 1
+// while its thread exists (the deadlock check counts it as our own).
+void introspect_server_start();
+int introspect_server_threads() noexcept;
 void wakep() noexcept;
 void startm(Processor* p, bool spinning);
 void handoffp(Processor* p);

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "goro/detail/introspect_wire.hpp"
 #include "goro/goro.hpp"
 
 namespace goro_cli {
@@ -41,6 +42,13 @@ void trace_line(Clock::time_point start, const char* phase) {
               s.idle_threads, static_cast<long long>(s.global_runq), q.str().c_str(),
               static_cast<long long>(s.goroutines), rss_kb() / 1024, phase);
   std::fflush(stdout);
+}
+
+// self_path is this executable's path, for the attach hint.
+std::string self_path() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("goro");
 }
 
 int parse_count(const std::vector<std::string>& args, std::int64_t* n) {
@@ -72,6 +80,11 @@ int demo_main(const std::vector<std::string>& args) {
     const auto start = Clock::now();
     std::printf("goro demo: pid %d, %d Ps; spawning %lld goroutines that each park on a channel\n",
                 static_cast<int>(getpid()), goro::gomaxprocs(), static_cast<long long>(n));
+    if (goro::detail::introspect_serving()) {
+      std::printf("goro demo: watch it from another terminal: %s stat %d   (or: top %d, dump %d --group)\n",
+                  self_path().c_str(), static_cast<int>(getpid()), static_cast<int>(getpid()),
+                  static_cast<int>(getpid()));
+    }
     std::fflush(stdout);
 
     // A watcher goroutine prints a line every second until told to stop.

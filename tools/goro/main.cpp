@@ -18,6 +18,13 @@ void usage(std::FILE* out) {
       "  demo [-n N]          spawn N goroutines (default 1000000) that park, watch the scheduler,\n"
       "                       release them and check that none leaked\n"
       "  bench <workload>     run a side-by-side benchmark workload (../shared/bench/SPEC.md)\n"
+      "  ps [--json]          list live processes using goro (yours; everyone's as root)\n"
+      "  stat <pid> [-i 1s] [-n N] [--json]\n"
+      "                       a line per interval: goroutines, run queues, threads, steals/s, switches/s\n"
+      "  top <pid> [-i 1s] [-n N]\n"
+      "                       the same full-screen, with goroutines summed up by wait reason\n"
+      "  dump <pid> [--group] [--json]\n"
+      "                       the goroutine dump of a live process (--group: one line per kind)\n"
       "  help                 this text\n",
       out);
 }
@@ -33,6 +40,10 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "demo") return goro_cli::demo_main(args);
   if (cmd == "bench") return goro_cli::bench_main(args);
+  if (cmd == "ps") return goro_cli::ps_command(args);
+  if (cmd == "stat") return goro_cli::stat_command(args);
+  if (cmd == "top") return goro_cli::top_command(args);
+  if (cmd == "dump") return goro_cli::dump_command(args);
   if (cmd == "help" || cmd == "-h" || cmd == "--help") {
     usage(stdout);
     return 0;

@@ -1,0 +1,46 @@
+// introspect_wire.hpp: where a goro process's introspection socket lives and
+// what travels over it. Shared by the runtime (the server) and the `goro`
+// CLI (the client); not part of the public contract.
+//
+// Place: one socket per process, "<pid>.sock", in a per-user directory:
+// $XDG_RUNTIME_DIR/goro/ when that variable names a directory, else
+// /tmp/goro-<uid>/. The directory is 0700 and must be owned by the user
+// (a directory someone else created in /tmp is refused, not used); the
+// socket is 0600, and the server also checks the peer's uid (SO_PEERCRED).
+//
+// Protocol: the client connects, writes one request line, and reads until
+// the server closes. Requests:
+//   info        "key value" lines: pid, command, running, goroutines, gomaxprocs
+//   stats       "key value" lines, one per SchedStats field (local_runq:
+//               space-separated, one length per P), plus pid and
+//               monotonic_ns (the sample's time, for rates)
+//   goroutines  one line per goroutine, tab-separated: id, state,
+//               wait_reason, waiting_for_ns, created_at, created_by,
+//               parent_id, name (tabs and newlines in text become spaces)
+//   dump        dump_goroutines(out, false)
+//   dump group  dump_goroutines(out, true)
+// An unknown request gets "error <text>". Text, not JSON: the CLI renders
+// JSON itself, and neither side needs a parser beyond splitting lines.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace goro::detail {
+
+// introspect_dir is the directory a process of user `uid` with the given
+// $XDG_RUNTIME_DIR (null or empty when unset) uses for its socket.
+std::string introspect_dir(unsigned uid, const char* xdg_runtime_dir);
+
+// introspect_candidate_dirs lists every directory where a process of user
+// `uid` may have put its socket: its $XDG_RUNTIME_DIR choice (when known),
+// the conventional /run/user/<uid>/goro, and /tmp/goro-<uid>.
+std::vector<std::string> introspect_candidate_dirs(unsigned uid, const char* xdg_runtime_dir);
+
+// introspect_serving reports whether this process's server thread is up.
+bool introspect_serving() noexcept;
+
+// introspect_socket_path is this process's socket ("" when not serving).
+std::string introspect_socket_path();
+
+}  // namespace goro::detail

@@ -1,0 +1,317 @@
+// The `goro` CLI against real processes: a goro child (introspect_child)
+// inspected with ps, stat, top and dump, in text and JSON; and the errors a
+// user meets: a dead pid, a process without goro, introspection turned off,
+// another user's process, a stale socket.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "goro/detail/introspect_wire.hpp"
+
+extern char** environ;
+
+namespace {
+
+const std::string kGoro = GORO_CLI_PATH;
+const std::string kChild = GORO_CHILD_PATH;
+const std::string kChildSource = GORO_CHILD_SOURCE;
+
+// parked_line is the line of the go() call marked PARKED_LINE in the child.
+int parked_line() {
+  std::ifstream in(kChildSource);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find("// PARKED_LINE") != std::string::npos) return n;
+  }
+  return -1;
+}
+
+struct Result {
+  int status = -1;  // exit status
+  std::string out;  // stdout and stderr
+};
+
+Result sh(const std::string& cmd) {
+  Result r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+// Child runs a program with a pipe on its stdin (closing it ends the child)
+// and one on its stdout.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {}) {
+    int in[2], out[2];
+    if (::pipe(in) != 0 || ::pipe(out) != 0) return;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, in[1]);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    std::vector<std::string> env_store;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "GORODEBUG=", 10) != 0) env_store.emplace_back(*e);
+    }
+    for (const auto& e : extra_env) env_store.push_back(e);
+    std::vector<char*> env;
+    for (auto& e : env_store) env.push_back(e.data());
+    env.push_back(nullptr);
+    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), env.data()) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(in[0]);
+    ::close(out[1]);
+    stdin_ = in[1];
+    stdout_ = ::fdopen(out[0], "r");
+  }
+  ~Child() { stop(); }
+
+  // wait_ready reads the child's "ready <pid>" line.
+  bool wait_ready() {
+    char line[128];
+    return stdout_ != nullptr && std::fgets(line, sizeof line, stdout_) != nullptr &&
+           std::strncmp(line, "ready ", 6) == 0;
+  }
+  int pid() const { return pid_; }
+  int stop() {
+    if (stdin_ >= 0) ::close(stdin_);
+    stdin_ = -1;
+    if (stdout_ != nullptr) std::fclose(stdout_);
+    stdout_ = nullptr;
+    int st = 0;
+    if (pid_ > 0) {
+      ::waitpid(pid_, &st, 0);
+      pid_ = -1;
+    }
+    return st;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  std::FILE* stdout_ = nullptr;
+};
+
+std::string pid_str(int pid) { return std::to_string(pid); }
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    child_ = std::make_unique<Child>(std::vector<std::string>{kChild});
+    ASSERT_GT(child_->pid(), 0);
+    ASSERT_TRUE(child_->wait_ready());
+  }
+  std::unique_ptr<Child> child_;
+};
+
+TEST_F(CliTest, PsListsTheProcessWithItsGoroutinesAndProcs) {
+  const Result r = sh(kGoro + " ps");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("GOROUTINES"), std::string::npos) << r.out;
+  // 100 parked + 3 sleepers + reader + selector + main = 106.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +" + pid_str(child_->pid()) + " +106 +[0-9]+  .*introspect_child")))
+      << r.out;
+  const Result j = sh(kGoro + " ps --json");
+  ASSERT_EQ(j.status, 0) << j.out;
+  EXPECT_NE(j.out.find("{\"pid\":" + pid_str(child_->pid()) + ",\"command\":"), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("\"goroutines\":106"), std::string::npos) << j.out;
+}
+
+TEST_F(CliTest, StatPrintsOneRowPerIntervalWithTheGoroutineCount) {
+  const Result r = sh(kGoro + " stat " + pid_str(child_->pid()) + " -i 50ms -n 3");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(count_lines(r.out), 4) << r.out;  // header + 3 rows
+  EXPECT_NE(r.out.find("GOROUTINES"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("SWITCHES/S"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("s +106 +[0-9]+ +[0-9]+ +\\[[0-9 ]+\\]"))) << r.out;
+}
+
+TEST_F(CliTest, StatJsonIsOneObjectPerSampleWithSchedStatsFieldNames) {
+  const Result r = sh(kGoro + " stat " + pid_str(child_->pid()) + " -i 20ms -n 2 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_EQ(count_lines(r.out), 2) << r.out;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    EXPECT_EQ(line.front(), '{') << line;
+    EXPECT_EQ(line.back(), '}') << line;
+    for (const char* field : {"\"pid\":", "\"gomaxprocs\":", "\"idle_procs\":", "\"threads\":",
+                              "\"spinning_threads\":", "\"idle_threads\":", "\"global_runq\":", "\"local_runq\":[",
+                              "\"goroutines\":106", "\"created\":", "\"steals\":", "\"context_switches\":",
+                              "\"steals_per_sec\":", "\"switches_per_sec\":"}) {
+      EXPECT_NE(line.find(field), std::string::npos) << field << " missing in " << line;
+    }
+  }
+}
+
+TEST_F(CliTest, DumpPrintsEveryGoroutineAsGoDoes) {
+  const Result r = sh(kGoro + " dump " + pid_str(child_->pid()));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("goroutine 1 [", 0), 0u) << r.out.substr(0, 200);
+  const std::regex header("(^|\\n)goroutine [0-9]+ \\[");
+  EXPECT_EQ(std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), header), std::sregex_iterator()), 106);
+  EXPECT_NE(r.out.find("[chan receive]"), std::string::npos);
+  EXPECT_NE(r.out.find("[sleep]:\nname: sleeper"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("introspect_child.cpp:" + std::to_string(parked_line())), std::string::npos);
+}
+
+TEST_F(CliTest, DumpGroupCountsIdenticalGoroutines) {
+  const Result r = sh(kGoro + " dump " + pid_str(child_->pid()) + " --group");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("goroutine profile: total 106"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("100 @ chan receive, created at " + kChildSource + ":" + std::to_string(parked_line())),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("3 @ sleep, created at "), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, DumpJsonUsesGoroutineInfoFieldNames) {
+  const Result r = sh(kGoro + " dump " + pid_str(child_->pid()) + " --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("{\"pid\":" + pid_str(child_->pid()) + ",\"goroutines\":[{\"id\":1,", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\"wait_reason\":\"chan receive\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"name\":\"sleeper\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"created_at\":\"" + kChildSource + ":" + std::to_string(parked_line()) + "\""),
+            std::string::npos);
+  for (const char* f : {"\"state\":", "\"waiting_for_ns\":", "\"created_by\":", "\"parent_id\":"}) {
+    EXPECT_NE(r.out.find(f), std::string::npos) << f;
+  }
+}
+
+TEST_F(CliTest, TopShowsTheSummaryByWaitReason) {
+  const Result r = sh(kGoro + " top " + pid_str(child_->pid()) + " -n 1 -i 20ms");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\033[H\033[2J"), std::string::npos);
+  EXPECT_NE(r.out.find("goroutines 106"), std::string::npos) << r.out;
+  // main waits on a channel too: 101 in all, 100 of them from one site.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +101  chan receive\\n"))) << r.out;
+  EXPECT_NE(r.out.find("    100  chan receive @ " + kChildSource + ":" + std::to_string(parked_line()) + "\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +3  sleep\\n"))) << r.out;
+}
+
+TEST_F(CliTest, TheChildExitsNormallyAfterBeingInspected) {
+  ASSERT_EQ(sh(kGoro + " dump " + pid_str(child_->pid())).status, 0);
+  const int st = child_->stop();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+TEST(CliErrors, ADeadPidIsAClearError) {
+  Child gone({"/bin/true"});
+  const int pid = gone.pid();
+  gone.stop();
+  const Result r = sh(kGoro + " stat " + pid_str(pid) + " -n 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("goro stat: no process with pid " + pid_str(pid)), std::string::npos) << r.out;
+}
+
+TEST(CliErrors, AProcessWithoutGoroIsAClearError) {
+  Child plain({"/bin/cat"});
+  ASSERT_GT(plain.pid(), 0);
+  const Result r = sh(kGoro + " dump " + pid_str(plain.pid()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("is not serving goro introspection"), std::string::npos) << r.out;
+}
+
+TEST(CliErrors, GorodebugIntrospectZeroTurnsTheServerOff) {
+  Child child({kChild}, {"GORODEBUG=introspect=0"});
+  ASSERT_TRUE(child.wait_ready());
+  const Result r = sh(kGoro + " stat " + pid_str(child.pid()) + " -n 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("GORODEBUG=introspect=0"), std::string::npos) << r.out;
+  const std::string listed = sh(kGoro + " ps").out;
+  std::string needle = " ";
+  needle += pid_str(child.pid());
+  needle += " ";
+  EXPECT_EQ(listed.find(needle), std::string::npos) << listed;
+}
+
+TEST(CliErrors, BadArgumentsPrintUsage) {
+  for (const std::string args : {"stat", "stat abc", "stat 1 -i 0s", "stat 1 -n 0", "dump 1 --bogus", "top 1 -i x"}) {
+    const Result r = sh(kGoro + " " + args);
+    EXPECT_EQ(r.status, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find("usage: goro "), std::string::npos) << args << ": " << r.out;
+  }
+}
+
+TEST(CliErrors, AnotherUsersProcessIsRefused) {
+  if (::geteuid() != 0 || ::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs root and setpriv";
+  // The goro binary must be reachable by nobody (the build tree may sit
+  // under a private home directory).
+  const Result probe = sh("/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " + kGoro + " help");
+  if (probe.status != 0) GTEST_SKIP() << "nobody cannot run " << kGoro << ": " << probe.out;
+  Child child({kChild});
+  ASSERT_TRUE(child.wait_ready());
+  const Result r = sh("/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " + kGoro + " stat " +
+                      pid_str(child.pid()) + " -n 1");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("belongs to root"), std::string::npos) << r.out;
+}
+
+TEST(CliErrors, StaleSocketsOfDeadProcessesAreRemoved) {
+  Child gone({"/bin/true"});
+  const int pid = gone.pid();
+  gone.stop();
+  const std::string dir = goro::detail::introspect_dir(::geteuid(), std::getenv("XDG_RUNTIME_DIR"));
+  ::mkdir(dir.c_str(), 0700);
+  const std::string path = dir + "/" + pid_str(pid) + ".sock";
+  // A socket left behind by a process that died without cleaning up.
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  ::close(fd);
+  ASSERT_EQ(::access(path.c_str(), F_OK), 0);
+  const Result r = sh(kGoro + " ps");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << path << " still there";
+}
+
+TEST(CliErrors, TheSocketDirectoryAndSocketArePrivate) {
+  Child child({kChild});
+  ASSERT_TRUE(child.wait_ready());
+  const std::string dir = goro::detail::introspect_dir(::geteuid(), std::getenv("XDG_RUNTIME_DIR"));
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((dir + "/" + pid_str(child.pid()) + ".sock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  child.stop();
+  EXPECT_NE(::access((dir + "/" + pid_str(child.pid()) + ".sock").c_str(), F_OK), 0)
+      << "the socket outlived its process";
+}
+
+}  // namespace

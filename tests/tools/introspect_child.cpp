@@ -1,0 +1,40 @@
+// introspect_child: a goro process for the CLI tests to inspect. It parks
+// a known set of goroutines, prints "ready <pid>" and waits until its stdin
+// closes (inside goro::blocking, so its P keeps serving).
+//
+//   100 goroutines  [chan receive]  created at kParkedLine
+//     3 goroutines  [sleep]         named "sleeper"
+//     1 goroutine   [select]        (the one waiting for stdin to close)
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "goro/goro.hpp"
+
+int main() {
+  return goro::run([] {
+    goro::Chan<int> never(0);
+    goro::Chan<goro::Unit> quit(0);
+    for (int i = 0; i < 100; ++i) {
+      goro::go([never] { never.recv(); });  // PARKED_LINE
+    }
+    for (int i = 0; i < 3; ++i) {
+      goro::go([] {
+        goro::set_goroutine_name("sleeper");
+        goro::sleep_for(std::chrono::hours(1));
+      });
+    }
+    goro::go([quit] {
+      char c;
+      while (goro::blocking([&] { return ::read(0, &c, 1); }) > 0) {
+      }
+      quit.close();
+    });
+    goro::go([quit] { goro::select(goro::on_recv(quit, [](auto) {})); });
+    std::printf("ready %d\n", static_cast<int>(::getpid()));
+    std::fflush(stdout);
+    quit.recv();
+    return 0;
+  });
+}

@@ -1,0 +1,578 @@
+// goro ps / stat / top / dump: looking inside a live goro process.
+//
+// Every goro process serves its scheduler statistics and goroutine dump on
+// a Unix socket in a per-user directory (see goro/detail/introspect_wire.hpp
+// for where and what travels). These commands find that socket from a pid,
+// ask, and render: a table or JSON for stat, Go's dump text or JSON for
+// dump, a full-screen view for top. Nothing here needs the target process's
+// cooperation beyond linking goro.
+#include <dirent.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands.hpp"
+#include "goro/detail/introspect_wire.hpp"
+
+namespace goro_cli {
+namespace {
+
+using Fields = std::map<std::string, std::string>;
+
+// Failure carries a message for the user; commands print it and exit 1.
+struct Failure {
+  std::string message;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string process_name(int pid) {
+  std::string comm = read_file("/proc/" + std::to_string(pid) + "/comm");
+  while (!comm.empty() && (comm.back() == '\n' || comm.back() == '\0')) comm.pop_back();
+  return comm.empty() ? "?" : comm;
+}
+
+std::string user_name(unsigned uid) {
+  if (const passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+  return "uid " + std::to_string(uid);
+}
+
+// environ_value reads one variable from /proc/<pid>/environ (readable by
+// the process's owner and root).
+std::optional<std::string> environ_value(int pid, const std::string& key) {
+  const std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
+  std::size_t start = 0;
+  while (start < env.size()) {
+    std::size_t end = env.find('\0', start);
+    if (end == std::string::npos) end = env.size();
+    const std::string entry = env.substr(start, end - start);
+    if (entry.size() > key.size() && entry.compare(0, key.size(), key) == 0 && entry[key.size()] == '=') {
+      return entry.substr(key.size() + 1);
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+bool is_socket(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+// socket_of finds the introspection socket of `pid`, or explains why not.
+std::string socket_of(int pid) {
+  struct stat st {};
+  const std::string proc = "/proc/" + std::to_string(pid);
+  if (pid <= 0 || ::stat(proc.c_str(), &st) != 0) throw Failure{"no process with pid " + std::to_string(pid)};
+  const unsigned me = ::geteuid();
+  if (st.st_uid != me && me != 0) {
+    throw Failure{"process " + std::to_string(pid) + " (" + process_name(pid) + ") belongs to " +
+                  user_name(st.st_uid) + "; goro can only inspect your own processes (or run it as root)"};
+  }
+  std::vector<std::string> dirs;
+  if (auto xdg = environ_value(pid, "XDG_RUNTIME_DIR")) {
+    dirs = goro::detail::introspect_candidate_dirs(st.st_uid, xdg->c_str());
+  } else {
+    dirs = goro::detail::introspect_candidate_dirs(st.st_uid, st.st_uid == me ? std::getenv("XDG_RUNTIME_DIR")
+                                                                              : nullptr);
+  }
+  for (const std::string& dir : dirs) {
+    const std::string path = dir + "/" + std::to_string(pid) + ".sock";
+    if (is_socket(path)) return path;
+  }
+  throw Failure{"process " + std::to_string(pid) + " (" + process_name(pid) +
+                ") is not serving goro introspection: it does not use goro, has not called goro::run() yet, "
+                "or runs with GORODEBUG=introspect=0"};
+}
+
+// ask sends one request and returns the whole answer.
+std::string ask(const std::string& path, const std::string& request, int pid) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Failure{std::string("socket: ") + std::strerror(errno)};
+  const timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EACCES || err == EPERM) {
+      throw Failure{"process " + std::to_string(pid) + ": permission denied on " + path +
+                    " (it belongs to another user)"};
+    }
+    throw Failure{"process " + std::to_string(pid) + " does not answer on " + path + ": " + std::strerror(err) +
+                  (err == ECONNREFUSED ? " (a stale socket: the process has exited or restarted)" : "")};
+  }
+  const std::string line = request + "\n";
+  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+    ::close(fd);
+    throw Failure{"process " + std::to_string(pid) + ": cannot send the request"};
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      throw Failure{"process " + std::to_string(pid) + " did not answer within 5 s"};
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (out.rfind("error ", 0) == 0) {
+    std::string msg = out.substr(6);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    throw Failure{"process " + std::to_string(pid) + ": " + msg};
+  }
+  return out;
+}
+
+Fields parse_fields(const std::string& text) {
+  Fields f;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto sp = line.find(' ');
+    if (sp == std::string::npos) {
+      f[line] = "";
+    } else {
+      f[line.substr(0, sp)] = line.substr(sp + 1);
+    }
+  }
+  return f;
+}
+
+long long num(const Fields& f, const std::string& key) {
+  const auto it = f.find(key);
+  return it == f.end() ? 0 : std::strtoll(it->second.c_str(), nullptr, 10);
+}
+
+std::vector<long long> nums(const Fields& f, const std::string& key) {
+  std::vector<long long> v;
+  const auto it = f.find(key);
+  if (it == f.end()) return v;
+  std::istringstream in(it->second);
+  long long x;
+  while (in >> x) v.push_back(x);
+  return v;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", c);
+          out += esc;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// parse_duration accepts Go's duration syntax for one unit ("500ms",
+// "1s", "1.5s", "2m") and a bare number of seconds.
+std::optional<std::chrono::nanoseconds> parse_duration(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || !(v > 0) || !std::isfinite(v)) return std::nullopt;
+  const std::string unit = end;
+  double scale;
+  if (unit.empty() || unit == "s") {
+    scale = 1e9;
+  } else if (unit == "ms") {
+    scale = 1e6;
+  } else if (unit == "us" || unit == "µs") {
+    scale = 1e3;
+  } else if (unit == "ns") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60e9;
+  } else if (unit == "h") {
+    scale = 3600e9;
+  } else {
+    return std::nullopt;
+  }
+  const double ns = v * scale;
+  if (ns < 1 || ns > 1e15) return std::nullopt;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
+}
+
+struct Options {
+  int pid = 0;
+  std::chrono::nanoseconds interval = std::chrono::seconds(1);
+  long long count = -1;  // -1: until interrupted
+  bool json = false;
+  bool group = false;
+};
+
+// parse_options reads "<pid> [-i D] [-n N] [--json] [--group]"; `allowed`
+// lists the flags the command takes.
+Options parse_options(const std::string& cmd, const std::vector<std::string>& args, const std::string& allowed) {
+  Options o;
+  bool have_pid = false;
+  auto usage = [&](const std::string& why) {
+    return Failure{why + "\nusage: goro " + cmd + " <pid>" +
+                   (allowed.find('i') != std::string::npos ? " [-i interval]" : "") +
+                   (allowed.find('n') != std::string::npos ? " [-n count]" : "") +
+                   (allowed.find('j') != std::string::npos ? " [--json]" : "") +
+                   (allowed.find('g') != std::string::npos ? " [--group]" : "")};
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if ((a == "-i" || a == "--interval") && allowed.find('i') != std::string::npos) {
+      if (i + 1 >= args.size()) throw usage(a + " needs a duration");
+      const auto d = parse_duration(args[++i]);
+      if (!d) throw usage("bad interval '" + args[i] + "' (want e.g. 1s, 500ms)");
+      o.interval = *d;
+    } else if ((a == "-n" || a == "--count") && allowed.find('n') != std::string::npos) {
+      if (i + 1 >= args.size()) throw usage(a + " needs a count");
+      char* end = nullptr;
+      o.count = std::strtoll(args[++i].c_str(), &end, 10);
+      if (end == args[i].c_str() || *end != '\0' || o.count < 1) throw usage("bad count '" + args[i] + "'");
+    } else if (a == "--json" && allowed.find('j') != std::string::npos) {
+      o.json = true;
+    } else if (a == "--group" && allowed.find('g') != std::string::npos) {
+      o.group = true;
+    } else if (!a.empty() && a[0] != '-' && !have_pid) {
+      char* end = nullptr;
+      const long pid = std::strtol(a.c_str(), &end, 10);
+      if (end == a.c_str() || *end != '\0' || pid <= 0) throw usage("bad pid '" + a + "'");
+      o.pid = static_cast<int>(pid);
+      have_pid = true;
+    } else {
+      throw usage("unexpected argument '" + a + "'");
+    }
+  }
+  if (!have_pid) throw usage("which process? (goro ps lists them)");
+  return o;
+}
+
+// Sample is one stats answer with rates against the previous one.
+struct Sample {
+  Fields f;
+  double steals_per_sec = 0;
+  double switches_per_sec = 0;
+};
+
+Sample sample(const std::string& path, int pid, const Fields* prev) {
+  Sample s;
+  s.f = parse_fields(ask(path, "stats", pid));
+  if (prev != nullptr) {
+    const double dt = static_cast<double>(num(s.f, "monotonic_ns") - num(*prev, "monotonic_ns")) / 1e9;
+    // A new run() restarts the counters: no rate across it.
+    if (dt > 0 && num(s.f, "uptime_ms") >= num(*prev, "uptime_ms")) {
+      s.steals_per_sec = std::max(0.0, static_cast<double>(num(s.f, "steals") - num(*prev, "steals")) / dt);
+      s.switches_per_sec =
+          std::max(0.0, static_cast<double>(num(s.f, "context_switches") - num(*prev, "context_switches")) / dt);
+    }
+  }
+  return s;
+}
+
+const char* const kCounterFields[] = {"gomaxprocs",     "idle_procs",  "threads",          "spinning_threads",
+                                      "idle_threads",   "global_runq", "goroutines",       "created",
+                                      "steals",         "context_switches", "parks",       "handoffs",
+                                      "preempt_requests", "hogs",      "blocking_calls",   "timers",
+                                      "stacks_in_use",  "stack_bytes_reserved", "guarded_stacks", "uptime_ms"};
+
+std::string stats_json(const Sample& s, long long time_ms) {
+  std::ostringstream out;
+  out << "{\"pid\":" << num(s.f, "pid") << ",\"time_ms\":" << time_ms << ",\"running\":" << (num(s.f, "running") ? "true" : "false");
+  for (const char* k : kCounterFields) out << ",\"" << k << "\":" << num(s.f, k);
+  out << ",\"local_runq\":[";
+  const auto q = nums(s.f, "local_runq");
+  for (std::size_t i = 0; i < q.size(); ++i) out << (i ? "," : "") << q[i];
+  char rates[128];
+  std::snprintf(rates, sizeof rates, "],\"steals_per_sec\":%.1f,\"switches_per_sec\":%.1f}", s.steals_per_sec,
+                s.switches_per_sec);
+  out << rates;
+  return out.str();
+}
+
+long long runnable(const Fields& f) {
+  long long n = num(f, "global_runq");
+  for (const long long x : nums(f, "local_runq")) n += x;
+  return n;
+}
+
+std::string queues(const Fields& f) {
+  std::string s = "[";
+  const auto q = nums(f, "local_runq");
+  for (std::size_t i = 0; i < q.size(); ++i) s += (i ? " " : "") + std::to_string(q[i]);
+  return s + "]";
+}
+
+void stat_header() {
+  std::printf("%8s %11s %9s %7s %-12s %7s %8s %6s %10s %11s\n", "TIME", "GOROUTINES", "RUNNABLE", "GLOBAL",
+              "LOCAL", "THREADS", "SPINNING", "IDLE", "STEALS/S", "SWITCHES/S");
+}
+
+void stat_row(const Sample& s, double secs) {
+  std::printf("%7.1fs %11lld %9lld %7lld %-12s %7lld %8lld %6lld %10.0f %11.0f\n", secs, num(s.f, "goroutines"),
+              runnable(s.f), num(s.f, "global_runq"), queues(s.f).c_str(), num(s.f, "threads"),
+              num(s.f, "spinning_threads"), num(s.f, "idle_threads"), s.steals_per_sec, s.switches_per_sec);
+}
+
+volatile sig_atomic_t g_interrupted = 0;
+
+void on_interrupt(int) { g_interrupted = 1; }
+
+// sleep_interval sleeps in small steps so Ctrl-C ends the wait promptly.
+bool sleep_interval(std::chrono::nanoseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (!g_interrupted) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return true;
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until - now, std::chrono::milliseconds(50)));
+  }
+  return false;
+}
+
+int stat_main(const std::vector<std::string>& args) {
+  const Options o = parse_options("stat", args, "inj");
+  const std::string path = socket_of(o.pid);
+  std::signal(SIGINT, on_interrupt);
+  const auto start = std::chrono::steady_clock::now();
+  Fields prev = sample(path, o.pid, nullptr).f;
+  for (long long i = 0; o.count < 0 || i < o.count; ++i) {
+    if (!sleep_interval(o.interval)) break;
+    const Sample s = sample(path, o.pid, &prev);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (o.json) {
+      std::printf("%s\n", stats_json(s, static_cast<long long>(secs * 1000)).c_str());
+    } else {
+      if (i % 20 == 0) stat_header();
+      stat_row(s, secs);
+    }
+    std::fflush(stdout);
+    prev = s.f;
+  }
+  return 0;
+}
+
+struct GoroutineRow {
+  std::string id, state, wait_reason, waiting_for_ns, created_at, created_by, parent_id, name;
+};
+
+std::vector<GoroutineRow> parse_goroutines(const std::string& text) {
+  std::vector<GoroutineRow> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cols;
+    std::size_t start = 0;
+    for (;;) {
+      const auto tab = line.find('\t', start);
+      cols.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    cols.resize(8);
+    rows.push_back({cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]});
+  }
+  return rows;
+}
+
+int dump_main(const std::vector<std::string>& args) {
+  const Options o = parse_options("dump", args, "jg");
+  const std::string path = socket_of(o.pid);
+  if (!o.json) {
+    std::fputs(ask(path, o.group ? "dump group" : "dump", o.pid).c_str(), stdout);
+    return 0;
+  }
+  const auto rows = parse_goroutines(ask(path, "goroutines", o.pid));
+  std::ostringstream out;
+  out << "{\"pid\":" << o.pid << ",\"goroutines\":[";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const GoroutineRow& r = rows[i];
+    out << (i ? "," : "") << "{\"id\":" << r.id << ",\"state\":" << json_string(r.state)
+        << ",\"wait_reason\":" << json_string(r.wait_reason) << ",\"waiting_for_ns\":" << r.waiting_for_ns
+        << ",\"created_at\":" << json_string(r.created_at) << ",\"created_by\":" << json_string(r.created_by)
+        << ",\"parent_id\":" << r.parent_id << ",\"name\":" << json_string(r.name) << "}";
+  }
+  out << "]}\n";
+  std::fputs(out.str().c_str(), stdout);
+  return 0;
+}
+
+int top_main(const std::vector<std::string>& args) {
+  const Options o = parse_options("top", args, "in");
+  const std::string path = socket_of(o.pid);
+  const std::string name = process_name(o.pid);
+  std::signal(SIGINT, on_interrupt);
+  Fields prev = sample(path, o.pid, nullptr).f;
+  for (long long i = 0; o.count < 0 || i < o.count; ++i) {
+    if (!sleep_interval(o.interval)) break;
+    const Sample s = sample(path, o.pid, &prev);
+    const auto rows = parse_goroutines(ask(path, "goroutines", o.pid));
+    // Summary by what they wait for (state when not waiting), then by site.
+    std::map<std::string, long long> by_reason;
+    std::map<std::pair<std::string, std::string>, long long> by_site;
+    for (const GoroutineRow& r : rows) {
+      const std::string what = r.wait_reason.empty() ? r.state : r.wait_reason;
+      ++by_reason[what];
+      ++by_site[{what, r.created_at.empty() ? "goro::run(main)" : r.created_at}];
+    }
+    std::vector<std::pair<long long, std::string>> reasons;
+    for (const auto& [k, v] : by_reason) reasons.emplace_back(v, k);
+    std::sort(reasons.rbegin(), reasons.rend());
+    std::vector<std::pair<long long, std::pair<std::string, std::string>>> sites;
+    for (const auto& [k, v] : by_site) sites.emplace_back(v, k);
+    std::sort(sites.rbegin(), sites.rend());
+
+    std::ostringstream out;
+    out << "\033[H\033[2J";  // home, clear screen
+    out << "goro top - pid " << o.pid << " (" << name << ")  up " << num(s.f, "uptime_ms") / 1000 << "s  "
+        << (num(s.f, "running") ? "" : "[no run() active]") << "\n\n";
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "goroutines %lld  runnable %lld  gomaxprocs %lld  idle procs %lld  threads %lld  spinning %lld  "
+                  "idle threads %lld\n",
+                  num(s.f, "goroutines"), runnable(s.f), num(s.f, "gomaxprocs"), num(s.f, "idle_procs"),
+                  num(s.f, "threads"), num(s.f, "spinning_threads"), num(s.f, "idle_threads"));
+    out << line;
+    std::snprintf(line, sizeof line,
+                  "switches/s %.0f  steals/s %.0f  created %lld  handoffs %lld  preempt requests %lld  hogs %lld  "
+                  "timers %lld\n",
+                  s.switches_per_sec, s.steals_per_sec, num(s.f, "created"), num(s.f, "handoffs"),
+                  num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "timers"));
+    out << line << "run queues: global " << num(s.f, "global_runq") << "  per P " << queues(s.f) << "\n\n";
+    out << "  COUNT  STATE / WAIT REASON\n";
+    for (std::size_t k = 0; k < reasons.size() && k < 10; ++k) {
+      std::snprintf(line, sizeof line, "%7lld  %s\n", reasons[k].first, reasons[k].second.c_str());
+      out << line;
+    }
+    out << "\n  COUNT  STATE / WAIT REASON @ CREATED AT\n";
+    for (std::size_t k = 0; k < sites.size() && k < 15; ++k) {
+      std::snprintf(line, sizeof line, "%7lld  %s @ %s\n", sites[k].first, sites[k].second.first.c_str(),
+                    sites[k].second.second.c_str());
+      out << line;
+    }
+    std::fputs(out.str().c_str(), stdout);
+    std::fflush(stdout);
+    prev = s.f;
+  }
+  return 0;
+}
+
+// ps_dirs lists the directories to scan: the caller's own, and as root
+// every user's.
+std::vector<std::string> ps_dirs() {
+  std::vector<std::string> dirs = goro::detail::introspect_candidate_dirs(::geteuid(), std::getenv("XDG_RUNTIME_DIR"));
+  if (::geteuid() != 0) return dirs;
+  auto scan = [&](const std::string& parent, const std::string& prefix, const std::string& suffix) {
+    DIR* d = ::opendir(parent.c_str());
+    if (d == nullptr) return;
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.rfind(prefix, 0) != 0 || n == "." || n == "..") continue;
+      const std::string dir = parent + "/" + n + suffix;
+      if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(dir);
+    }
+    ::closedir(d);
+  };
+  scan("/tmp", "goro-", "");
+  scan("/run/user", "", "/goro");
+  return dirs;
+}
+
+int ps_main(const std::vector<std::string>& args) {
+  const bool json = args.size() == 1 && args[0] == "--json";
+  if (!args.empty() && !json) throw Failure{"usage: goro ps [--json]"};
+  struct Row {
+    int pid;
+    Fields f;
+  };
+  std::vector<Row> rows;
+  for (const std::string& dir : ps_dirs()) {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) continue;
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      char* end = nullptr;
+      const long pid = std::strtol(n.c_str(), &end, 10);
+      if (pid <= 0 || std::strcmp(end, ".sock") != 0) continue;
+      const std::string path = dir + "/" + n;
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        ::unlink(path.c_str());  // stale: its process died without cleaning up
+        continue;
+      }
+      try {
+        rows.push_back({static_cast<int>(pid), parse_fields(ask(path, "info", static_cast<int>(pid)))});
+      } catch (const Failure&) {
+        // Alive but not answering (or a recycled pid): not a goro process now.
+      }
+    }
+    ::closedir(d);
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.pid < b.pid; });
+  if (json) {
+    for (const Row& r : rows) {
+      std::printf("{\"pid\":%d,\"command\":%s,\"running\":%s,\"goroutines\":%lld,\"gomaxprocs\":%lld}\n", r.pid,
+                  json_string(r.f.count("command") ? r.f.at("command") : "?").c_str(), num(r.f, "running") ? "true" : "false",
+                  num(r.f, "goroutines"), num(r.f, "gomaxprocs"));
+    }
+    return 0;
+  }
+  std::printf("%8s %11s %5s  %s\n", "PID", "GOROUTINES", "PROCS", "COMMAND");
+  for (const Row& r : rows) {
+    std::printf("%8d %11lld %5lld  %s%s\n", r.pid, num(r.f, "goroutines"), num(r.f, "gomaxprocs"),
+                (r.f.count("command") ? r.f.at("command") : std::string("?")).c_str(), num(r.f, "running") ? "" : "  (between runs)");
+  }
+  return 0;
+}
+
+template <class F>
+int guarded(const char* cmd, F&& f) {
+  try {
+    return f();
+  } catch (const Failure& e) {
+    std::fprintf(stderr, "goro %s: %s\n", cmd, e.message.c_str());
+    return e.message.find("usage:") != std::string::npos ? 2 : 1;
+  }
+}
+
+}  // namespace
+
+int ps_command(const std::vector<std::string>& args) { return guarded("ps", [&] { return ps_main(args); }); }
+int stat_command(const std::vector<std::string>& args) { return guarded("stat", [&] { return stat_main(args); }); }
+int top_command(const std::vector<std::string>& args) { return guarded("top", [&] { return top_main(args); }); }
+int dump_command(const std::vector<std::string>& args) { return guarded("dump", [&] { return dump_main(args); }); }
+
+}  // namespace goro_cli
