@@ -244,8 +244,9 @@ inline std::string find_leaks(const Snapshot& before, std::chrono::milliseconds 
 
 // LeakCheck fails the current test (ADD_FAILURE) if goroutines started during
 // its lifetime are still alive at its destruction, `grace` after at most; see
-// the rules above. Construct and destroy it on the same goroutine or thread
-// (any: inside or outside run()). Not copyable.
+// the rules above. Any goroutine or thread, inside or outside run(); it is
+// usually destroyed where it was made, but need not be (the goroutine that
+// destroys it never counts as a leak). Not copyable.
 class LeakCheck {
  public:
   explicit LeakCheck(std::chrono::milliseconds grace = std::chrono::seconds(1))
