@@ -52,6 +52,23 @@ class Counter {
   std::atomic<std::uint64_t> v_{0};
 };
 
+// StatCounter is a Counter that exists only for sched_stats(): building with
+// -DGORO_STATS=OFF compiles it out, which is how the cost of the statistics
+// on the hot paths is measured (docs/benchmarks.md). Nothing the scheduler
+// decides may depend on one.
+#ifndef GORO_STATS
+#define GORO_STATS 1
+#endif
+#if GORO_STATS
+using StatCounter = Counter;
+#else
+class StatCounter {
+ public:
+  void add(std::uint64_t = 1) noexcept {}
+  std::uint64_t get() const noexcept { return 0; }
+};
+#endif
+
 struct alignas(64) Processor {
   explicit Processor(int id_) : id(id_) {}
 
@@ -110,11 +127,11 @@ struct alignas(64) Processor {
   Counter runnext_puts;
 
   // Statistics (owner writes).
-  Counter created;
-  Counter switches;
-  Counter parks;
-  Counter steals;
-  Counter blocking_calls;
+  StatCounter created;
+  StatCounter switches;
+  StatCounter parks;
+  StatCounter steals;
+  StatCounter blocking_calls;
 
   // add_timer pushes t (not pending) with t->when_ set. Takes timer_lock.
   void add_timer(RuntimeTimer* t) noexcept;

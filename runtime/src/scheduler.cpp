@@ -341,14 +341,6 @@ int foreign_threads(Runtime* rt) {
 // will: report the deadlock and abort, as Go does. Any thread we do not own
 // (a plain thread, a sanitizer's helper) keeps it silent: no false
 // positives.
-// switch_count sums the P's switch-in counters: it moves whenever any
-// goroutine runs.
-std::uint64_t switch_count(Runtime* rt) noexcept {
-  std::uint64_t n = 0;
-  for (const auto& p : rt->allp) n += p->switches.get();
-  return n;
-}
-
 // all_parked reports, under the scheduler lock, whether no P is busy,
 // nothing is queued and no goroutine is inside blocking().
 bool all_parked_locked(Runtime* rt) noexcept {
@@ -362,21 +354,24 @@ bool all_parked_locked(Runtime* rt) noexcept {
 void check_dead(Runtime* rt) {
   if (rt->exiting.load(std::memory_order_relaxed) || rt->tearing_down) return;
   if (next_timer_when() != kNoTimer) return;
-  std::uint64_t switches;
+  std::uint64_t acquires;
   {
     LockGuard l(rt->lock);
     if (!all_parked_locked(rt)) return;
-    switches = switch_count(rt);
+    acquires = rt->p_acquires.load(std::memory_order_relaxed);
   }
   if (rt->live.load(std::memory_order_relaxed) == 0) return;
   if (foreign_threads(rt) > 0) return;
   // The thread count was read without the lock: if any goroutine ran
   // meanwhile (it may have started a thread and parked again), the
-  // snapshot is stale. Only a world that stood still the whole time is
-  // dead.
+  // snapshot is stale. With every P idle, running anything takes an
+  // acquirep: only a world that stood still the whole time is dead.
   {
     LockGuard l(rt->lock);
-    if (!all_parked_locked(rt) || switch_count(rt) != switches || next_timer_when() != kNoTimer) return;
+    if (!all_parked_locked(rt) || rt->p_acquires.load(std::memory_order_relaxed) != acquires ||
+        next_timer_when() != kNoTimer) {
+      return;
+    }
   }
   std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n");
   dump_all_goroutines_to_stderr(nullptr, 1000);
@@ -714,6 +709,7 @@ Processor* pidleget_locked() noexcept {
 }
 
 void acquirep(Machine* m, Processor* p) noexcept {
+  g_runtime->p_acquires.fetch_add(1, std::memory_order_relaxed);
   m->p = p;
   p->m.store(m, std::memory_order_relaxed);
   p->status.store(PStatus::kRunning, std::memory_order_release);

@@ -70,9 +70,9 @@ struct Runtime {
   Note sysmon_note;
   std::atomic<bool> sysmon_stop{false};
   std::atomic<bool> sysmon_deep_sleep{false};
-  Counter handoffs;          // written by sysmon only
-  Counter preempt_requests;  // likewise
-  Counter hogs;              // likewise
+  StatCounter handoffs;          // written by sysmon only
+  StatCounter preempt_requests;  // likewise
+  StatCounter hogs;              // likewise
   // coarse_now is a clock sysmon refreshes every tick (<= 10 ms stale while
   // any P runs): cheap timestamps for wait_since.
   std::atomic<std::int64_t> coarse_now{0};
@@ -82,6 +82,9 @@ struct Runtime {
   // Threads of the runtime's own besides its Ms (sysmon, the introspection
   // server): what the deadlock check does not count as foreign.
   std::atomic<int> runtime_threads{0};
+  // p_acquires counts acquirep() calls: nothing runs after every P went
+  // idle without one, so the deadlock check compares it across its scan.
+  std::atomic<std::uint64_t> p_acquires{0};
 };
 
 // The active runtime (null outside run()). Set before any M starts and

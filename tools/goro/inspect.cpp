@@ -447,7 +447,7 @@ int top_main(const std::vector<std::string>& args) {
     for (const GoroutineRow& r : rows) {
       const std::string what = r.wait_reason.empty() ? r.state : r.wait_reason;
       ++by_reason[what];
-      ++by_site[{what, r.created_at.empty() ? "goro::run(main)" : r.created_at}];
+      ++by_site[{what, r.created_at.empty() || r.created_at == "goro::run" ? "goro::run(main)" : r.created_at}];
     }
     std::vector<std::pair<long long, std::string>> reasons;
     for (const auto& [k, v] : by_reason) reasons.emplace_back(v, k);
