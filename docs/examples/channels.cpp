@@ -30,13 +30,16 @@ bool buffered_vs_unbuffered() {
   std::printf("1. buffered vs unbuffered\n");
   goro::Chan<int> rendezvous(0);
   std::atomic<bool> sent{false};
+  goro::Chan<goro::Unit> done(0);
   goro::go([&] {
     rendezvous.send(1);  // parks until main receives
     sent = true;
+    done.close();
   });
   goro::sleep_for(5ms);
   const bool waited = !sent.load();
   rendezvous.recv();
+  done.recv();  // `sent` lives in this frame: wait for the goroutine's last use
 
   goro::Chan<int> buffered(3);
   buffered.send(1);  // none of these park: there is room
