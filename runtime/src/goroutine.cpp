@@ -146,7 +146,8 @@ inline Machine* this_machine() noexcept { return t_machine; }
 
 void set_current_machine(Machine* m) noexcept {
   t_machine = m;
-  detail::t_preempt = m != nullptr ? &m->preempt : nullptr;
+  detail::t_preempt.store(false, std::memory_order_relaxed);
+  if (m != nullptr) m->preempt.store(&detail::t_preempt, std::memory_order_release);
 }
 
 std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
@@ -451,11 +452,12 @@ void yield() {
 
 namespace detail {
 
-constinit thread_local std::atomic<bool>* t_preempt = nullptr;
+constinit thread_local std::atomic<bool> t_preempt{false};
 
 void preempt_slow() noexcept {
+  t_preempt.store(false, std::memory_order_relaxed);
   Machine* m = this_machine();
-  m->preempt.store(false, std::memory_order_relaxed);
+  if (m == nullptr) return;
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
   // Not on g0 (a timer callback), not inside blocking().
   if (g == nullptr || g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;

@@ -58,10 +58,12 @@ struct alignas(64) Machine {
   // lock while the M sleeps); atomic only so schedtrace may read it.
   std::atomic<bool> spinning{false};
 
-  // preempt asks the goroutine running on this M to yield at its next
-  // runtime call: set by sysmon, cleared by the M when it switches in a
-  // goroutine. Read through detail::t_preempt.
-  std::atomic<bool> preempt{false};
+  // preempt points at this M's thread's detail::t_preempt, which asks the
+  // goroutine running on this M to yield at its next runtime call: set by
+  // sysmon, cleared by the M when it switches in a goroutine. Published
+  // before the M runs anything; M threads outlive sysmon (run() stops it
+  // first), so the pointer never dangles while sysmon can use it.
+  std::atomic<std::atomic<bool>*> preempt{nullptr};
 
   Note park_note;                 // idle sleep
   Machine* idle_link = nullptr;   // Runtime::midle, under the scheduler lock

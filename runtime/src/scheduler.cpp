@@ -886,7 +886,7 @@ void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) n
   p->switches.add();
   g->m = m;
   g->started = true;
-  m->preempt.store(false, std::memory_order_relaxed);
+  detail::t_preempt.store(false, std::memory_order_relaxed);  // m's own flag: this is m's thread
   g->status.store(GStatus::kRunning, std::memory_order_relaxed);
   // Release: sysmon and dumps that load curg (acquire) see the record
   // fully built.

@@ -94,7 +94,9 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
         Machine* m = p->m.load(std::memory_order_relaxed);
         Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
         if (g != nullptr) {
-          m->preempt.store(true, std::memory_order_relaxed);
+          if (std::atomic<bool>* flag = m->preempt.load(std::memory_order_acquire)) {
+            flag->store(true, std::memory_order_relaxed);
+          }
           if (g != w.flagged) {
             rt->preempt_requests.add();
             w.flagged = g;

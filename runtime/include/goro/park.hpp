@@ -87,19 +87,20 @@ void park_with(F& unlock, WaitReason reason) {
 void ready(Goroutine* g) noexcept;
 
 namespace detail {
-// t_preempt points at the preemption flag of the M running on this thread
-// (null on plain threads). sysmon sets the flag when the M's goroutine has
-// run for 10 ms; the M clears it when it switches goroutines.
-extern constinit thread_local std::atomic<bool>* t_preempt;
+// t_preempt is the preemption flag of the M running on this thread (false
+// forever on plain threads). sysmon sets it, through the M's pointer to it,
+// when the M's goroutine has run for 10 ms; the M clears it when it
+// switches goroutines. The flag itself is thread-local, not a pointer to
+// the M's: the check on every fast path is then a single load.
+extern constinit thread_local std::atomic<bool> t_preempt;
 
 void preempt_slow() noexcept;
 
 // preempt_point is a cooperative preemption check: primitives call it on
 // their fast paths so that a goroutine flagged by sysmon yields at its next
-// runtime call. One thread-local load and one relaxed load when not flagged.
+// runtime call. One thread-local relaxed load when not flagged.
 inline void preempt_point() noexcept {
-  std::atomic<bool>* flag = t_preempt;
-  if (flag != nullptr && flag->load(std::memory_order_relaxed)) preempt_slow();
+  if (t_preempt.load(std::memory_order_relaxed)) [[unlikely]] preempt_slow();
 }
 }  // namespace detail
 
