@@ -158,26 +158,6 @@ inline Leaks look(const Snapshot& before) {
   }
 }
 
-// write_goroutine writes g as dump_goroutines does (runtime/src/introspect.cpp).
-inline void write_goroutine(std::ostream& out, const GoroutineInfo& g) {
-  out << "goroutine " << g.id << " [";
-  if (g.state == GoroutineState::waiting && !g.wait_reason.empty()) {
-    out << g.wait_reason;
-  } else {
-    out << to_string(g.state);
-  }
-  const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(g.waiting_for).count();
-  if (minutes >= 1) out << ", " << minutes << (minutes == 1 ? " minute" : " minutes");
-  out << "]:\n";
-  if (!g.name.empty()) out << "name: " << g.name << "\n";
-  if (g.id == 1) {
-    out << "goro::run(main)\n";
-  } else if (!g.created_at.empty()) {
-    out << "created by " << (g.created_by.empty() ? "?" : g.created_by) << " in goroutine " << g.parent_id
-        << "\n\t" << g.created_at << "\n";
-  }
-}
-
 // write_list writes up to `budget` goroutines in full, then counts the rest
 // per (wait reason or state, creation site).
 inline void write_list(std::ostream& out, const std::vector<GoroutineInfo>& list, std::size_t& budget) {
@@ -186,7 +166,7 @@ inline void write_list(std::ostream& out, const std::vector<GoroutineInfo>& list
     if (budget > 0) {
       --budget;
       out << "\n";
-      write_goroutine(out, g);
+      goro::dump_goroutine(out, g);
       continue;
     }
     const bool waiting = g.state == GoroutineState::waiting && !g.wait_reason.empty();

@@ -233,6 +233,8 @@ SchedStats sched_stats() {
   return s;
 }
 
+void dump_goroutine(std::ostream& out, const GoroutineInfo& g) { write_one(out, g); }
+
 std::vector<GoroutineInfo> goroutines() {
   std::vector<GoroutineInfo> out;
   with_runtime([&](Runtime* rt) { out = collect(rt); });

@@ -406,7 +406,7 @@ TEST(LeakReport, WritesGoroutinesAsTheDumpDoes) {
   g.created_by = "worker_loop";
   g.parent_id = 1;
   std::ostringstream out;
-  goro::testing::detail::write_goroutine(out, g);
+  goro::dump_goroutine(out, g);
   EXPECT_EQ(out.str(), "goroutine 7 [chan receive, 2 minutes]:\ncreated by worker_loop in goroutine 1\n\tserver.cpp:42\n");
 
   g.state = goro::GoroutineState::runnable;
@@ -414,7 +414,7 @@ TEST(LeakReport, WritesGoroutinesAsTheDumpDoes) {
   g.waiting_for = 59s;  // Go prints the wait only from a minute on
   g.name = "acceptor";
   out.str("");
-  goro::testing::detail::write_goroutine(out, g);
+  goro::dump_goroutine(out, g);
   EXPECT_EQ(out.str(), "goroutine 7 [runnable]:\nname: acceptor\ncreated by worker_loop in goroutine 1\n\tserver.cpp:42\n");
 }
 

@@ -67,4 +67,8 @@ std::vector<GoroutineInfo> goroutines();
 // with a count, like pprof's debug=1.
 void dump_goroutines(std::ostream& out, bool grouped = false);
 
+// dump_goroutine writes one goroutine as dump_goroutines does (for reports
+// that list a selection, such as goro::testing::LeakCheck's).
+void dump_goroutine(std::ostream& out, const GoroutineInfo& g);
+
 }  // namespace goro
