@@ -46,7 +46,6 @@
 // unbounded local queues (stealing from them needs locks); marl-style
 // pinned fibers (a blocked worker strands its fibers); busy-polling idle
 // workers (Boost.Fiber's default: 100% CPU when idle).
-#include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -60,6 +59,7 @@
 #include <stdexcept>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "external.hpp"
 #include "sanitizers.hpp"
@@ -319,13 +319,20 @@ Goroutine* steal_work(Runtime* rt, Machine* m, Processor* p) noexcept {
 // own (its Ms, sysmon, the introspection server): plain threads that may
 // still wake a goroutine.
 int foreign_threads(Runtime* rt) {
-  int total = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) total += e->d_name[0] != '.';
-    closedir(d);
-  } else {
-    return 1;  // cannot tell: assume someone else is there
+  // The kernel's own count ("Threads:" in /proc/self/status), read in one
+  // go: listing /proc/self/task can skip an entry while threads come and go.
+  int total = -1;
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "Threads:", 8) == 0) {
+        total = std::atoi(line + 8);
+        break;
+      }
+    }
+    std::fclose(f);
   }
+  if (total < 0) return 1;  // cannot tell: assume someone else is there
   int own = rt->runtime_threads.load(std::memory_order_relaxed) + introspect_server_threads();
   {
     LockGuard l(rt->lock);
@@ -361,15 +368,19 @@ void check_dead(Runtime* rt) {
     acquires = rt->p_acquires.load(std::memory_order_relaxed);
   }
   if (rt->live.load(std::memory_order_relaxed) == 0) return;
-  if (foreign_threads(rt) > 0) return;
-  // The thread count was read without the lock: if any goroutine ran
+  // The thread count is read without the lock: if any goroutine ran
   // meanwhile (it may have started a thread and parked again), the
   // snapshot is stale. With every P idle, running anything takes an
-  // acquirep: only a world that stood still the whole time is dead.
-  {
+  // acquirep: only a world that stood still the whole time is dead. And
+  // it must stand still for a while: two looks 50 ms apart, both with no
+  // foreign thread, so a thread caught starting or ending cannot fool us.
+  // (A deadlock reported 50 ms late is still a deadlock reported.)
+  for (int look = 0; look < 2; ++look) {
+    if (look > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (foreign_threads(rt) > 0) return;
     LockGuard l(rt->lock);
-    if (!all_parked_locked(rt) || rt->p_acquires.load(std::memory_order_relaxed) != acquires ||
-        next_timer_when() != kNoTimer) {
+    if (rt->exiting.load(std::memory_order_relaxed) || !all_parked_locked(rt) ||
+        rt->p_acquires.load(std::memory_order_relaxed) != acquires || next_timer_when() != kNoTimer) {
       return;
     }
   }
