@@ -49,6 +49,7 @@ struct PWatch {
   std::int64_t syscallwhen = 0;
   Goroutine* flagged = nullptr;  // the goroutine last asked to yield
   std::int64_t flagged_at = 0;
+  std::uint64_t flagged_switches = 0;  // the P's switch-ins when it was flagged
   bool hog = false;
   std::uint64_t runnext_puts = 0;  // at the previous tick, with runnext occupied
 };
@@ -90,17 +91,22 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
         // The time slice (which goroutines handed over through runnext
         // share, as in Go) is used up: ask whoever runs now to yield, and
         // keep asking every tick. A goroutine still running 10 ms after
-        // being asked made no runtime call at all: a hog.
+        // being asked, with no switch on its P meanwhile, made no runtime
+        // call at all: a hog. (Without the switch count, two goroutines
+        // handing the P back and forth through runnext, which keeps the
+        // schedtick, could be sampled as one that never stopped.)
         Machine* m = p->m.load(std::memory_order_relaxed);
         Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
         if (g != nullptr) {
           if (std::atomic<bool>* flag = m->preempt.load(std::memory_order_acquire)) {
             flag->store(true, std::memory_order_relaxed);
           }
-          if (g != w.flagged) {
-            rt->preempt_requests.add();
+          const std::uint64_t switches = p->switches.get();
+          if (g != w.flagged || switches != w.flagged_switches) {
+            if (g != w.flagged) rt->preempt_requests.add();
             w.flagged = g;
             w.flagged_at = now;
+            w.flagged_switches = switches;
             w.hog = false;
           } else if (!w.hog && now - w.flagged_at >= kForcePreemptNs) {
             rt->hogs.add();
