@@ -113,29 +113,33 @@ class PoolCore {
     if (!jobs_closed_.exchange(true, std::memory_order_acq_rel)) jobs_.close();
   }
 
-  void submit(JobRef job) {
-    if (!enter()) {
-      job.discard();
-      throw PoolClosed();
+  // Passage is a submitter's trip through the door: entering counts the
+  // job as submitted, or discards it and throws PoolClosed if the door is
+  // closed (enter() has then already left); leaving is the destructor.
+  class Passage {
+   public:
+    Passage(PoolCore* core, JobRef& job) : core_(core) {
+      if (!core->enter()) {
+        job.discard();
+        throw PoolClosed();
+      }
+      core->counters_.submitted.fetch_add(1, std::memory_order_release);
     }
-    counters_.submitted.fetch_add(1, std::memory_order_release);
-    struct Leave {
-      PoolCore* core;
-      ~Leave() { core->leave(); }
-    } leave{this};
+    ~Passage() { core_->leave(); }
+    Passage(const Passage&) = delete;
+    Passage& operator=(const Passage&) = delete;
+
+   private:
+    PoolCore* core_;
+  };
+
+  void submit(JobRef job) {
+    Passage passage(this, job);
     jobs_.send(std::move(job));
   }
 
   bool try_submit(JobRef job) {
-    if (!enter()) {
-      job.discard();
-      throw PoolClosed();
-    }
-    counters_.submitted.fetch_add(1, std::memory_order_release);
-    struct Leave {
-      PoolCore* core;
-      ~Leave() { core->leave(); }
-    } leave{this};
+    Passage passage(this, job);
     // A ticket try_send could not place is destroyed inside it, which
     // completes its result as Cancelled; nobody sees that result, because
     // try_submit then returns nullopt instead of the Future.
