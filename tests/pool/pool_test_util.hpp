@@ -11,14 +11,8 @@
 
 namespace pool_test {
 
-// waiting_on counts the goroutines parked now with Go's wait reason `reason`.
-inline int waiting_on(const std::string& reason) {
-  int n = 0;
-  for (const auto& g : goro::goroutines()) {
-    n += g.state == goro::GoroutineState::waiting && g.wait_reason == reason ? 1 : 0;
-  }
-  return n;
-}
+using goro_test::wait_for_waiters;
+using goro_test::waiting_on;
 
 // parked reports whether goroutine `id` is parked now with `reason`.
 inline bool parked(std::uint64_t id, const std::string& reason) {
@@ -26,13 +20,6 @@ inline bool parked(std::uint64_t id, const std::string& reason) {
     if (g.id == id) return g.state == goro::GoroutineState::waiting && g.wait_reason == reason;
   }
   return false;
-}
-
-// wait_for_waiters waits (polling, generous deadline) until at least n
-// goroutines are parked with `reason`: how a test knows that goroutines
-// have queued without sleeping.
-inline bool wait_for_waiters(const std::string& reason, int n) {
-  return goro_test::wait_until([&] { return waiting_on(reason) >= n; }, std::chrono::seconds(20));
 }
 
 // HighWater counts things in flight and remembers the most there ever were.

@@ -92,6 +92,24 @@ class RuntimeTest : public ::testing::TestWithParam<int> {
   }
 };
 
+// waiting_on counts the goroutines parked now with Go's wait reason
+// `reason` (a goroutine readied but not yet running still shows the reason
+// it parked with, and is not counted).
+inline int waiting_on(const std::string& reason) {
+  int n = 0;
+  for (const auto& g : goro::goroutines()) {
+    n += g.state == goro::GoroutineState::waiting && g.wait_reason == reason ? 1 : 0;
+  }
+  return n;
+}
+
+// wait_for_waiters waits (polling, generous deadline) until at least n
+// goroutines are parked with `reason`: how a test knows that goroutines
+// have queued, in order, without sleeping.
+inline bool wait_for_waiters(const std::string& reason, int n) {
+  return wait_until([&] { return waiting_on(reason) >= n; }, std::chrono::seconds(20));
+}
+
 inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {
   char name[16];
   std::snprintf(name, sizeof name, "P%d", info.param);
