@@ -70,8 +70,11 @@ struct alignas(64) Machine {
   bool on_idle_list = false;      // likewise
   std::atomic<bool> blocked{false};  // inside blocking() (for stats)
 
-  std::thread thread;  // not joinable for M0 (the thread that called run())
+  // Assigned under the scheduler lock just after the thread starts (the M
+  // is in allm before that); never for M0 (the thread that called run()).
+  std::thread thread;
   bool is_m0 = false;
+  bool joined = false;              // run()'s own bookkeeping at exit
   std::atomic<bool> exited{false};  // set as the thread's last act
 
   std::uint64_t rng = 0;  // steal order when no P rng is at hand

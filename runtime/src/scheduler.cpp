@@ -59,6 +59,7 @@
 #include <stdexcept>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "external.hpp"
@@ -230,12 +231,22 @@ void newm(Runtime* rt, Processor* p, bool spinning) {
   m->nextp = p;
   m->spinning = spinning;
   m->rng = static_cast<std::uint64_t>(now_ns()) ^ (std::uint64_t{static_cast<unsigned>(m->id)} << 32);
-  std::thread t([m] { mstart(m); });
-  // Published under the lock: run()'s join loop reads allm and the thread
-  // handles under it. The new M needs nothing from allm to start.
+  // In allm before the thread exists: begin_exit wakes every M in allm,
+  // and an M that is not there yet could stop (stopm) before begin_exit,
+  // be missed by its wake-ups and sleep forever; run()'s join loop, too,
+  // must not finish while an M it cannot see is starting.
+  {
+    LockGuard l(rt->lock);
+    rt->allm.push_back(std::move(owned));
+  }
+  std::thread t;
+  try {
+    t = std::thread([m] { mstart(m); });
+  } catch (const std::system_error&) {
+    fatal("runtime: failed to create new OS thread");  // Go's words
+  }
   LockGuard l(rt->lock);
   m->thread = std::move(t);
-  rt->allm.push_back(std::move(owned));
 }
 
 void reset_spinning(Machine* m) noexcept {
@@ -1072,12 +1083,17 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
     {
       LockGuard l(rt->lock);
       for (const auto& m : rt->allm) {
-        if (!m->is_m0 && m->thread.joinable()) ms.push_back(m.get());
+        if (!m->is_m0 && !m->joined) ms.push_back(m.get());
       }
     }
     if (ms.empty()) break;
     for (Machine* m : ms) {
-      while (!m->exited.load(std::memory_order_acquire)) {
+      for (;;) {
+        if (m->exited.load(std::memory_order_acquire)) {
+          // newm assigns the handle just after the thread starts.
+          LockGuard l(rt->lock);
+          if (m->thread.joinable()) break;
+        }
         // A thread inside blocking() (or a goroutine running without
         // runtime calls) keeps run() waiting: say so, do not hang silently.
         if (!warned && now_ns() - wait_start > 1000000000) {
@@ -1089,6 +1105,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       m->thread.join();
+      m->joined = true;
     }
   }
   external_close_and_drain();
