@@ -147,9 +147,21 @@ bool runq_put_slow(Runtime* rt, Processor* p, Goroutine* g) noexcept {
   const std::uint32_t n = p->runq.take_half_for_overflow(batch);
   if (n == 0) return false;
   batch[n] = g;
-  LockGuard l(rt->lock);
-  for (std::uint32_t i = 0; i <= n; ++i) rt->runq.push_back(batch[i]);
-  rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
+  std::size_t size;
+  {
+    LockGuard l(rt->lock);
+    for (std::uint32_t i = 0; i <= n; ++i) rt->runq.push_back(batch[i]);
+    size = rt->runq.size();
+    rt->runq_size.store(static_cast<std::int64_t>(size), std::memory_order_relaxed);
+  }
+  // A goroutine that floods the global queue (spawning in a loop, say) is
+  // asked to yield at its next runtime call, as if its time slice were
+  // over: it goes to the back of the queue it filled, so the queue drains
+  // before it adds more. Without this it adds a time slice's worth (10 ms
+  // of go() calls: tens of thousands) and each queued goroutine holds a
+  // record, fresh memory the whole program pays page faults for. Set on
+  // g0 (a timer readying many), the request is dropped at the next switch.
+  if (size >= kFloodedGlobalQueue) detail::t_preempt.store(true, std::memory_order_relaxed);
   return true;
 }
 
@@ -948,6 +960,15 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
   if (++p->direct_streak >= kDirectStreak) {
     p->direct_streak = 0;
     p->fairness_due = true;
+    return nullptr;
+  }
+  // A due timer of this P: through g0 too, which runs it first thing. Else
+  // a timer waits out the streak, and when each switch pays for a fresh
+  // stack (~20 us) that is a millisecond late. The clock is read only while
+  // a timer is pending, on every 4th switch.
+  const std::int64_t t0 = p->timer0_when.load(std::memory_order_relaxed);
+  if (t0 != kNoTimer && (p->direct_streak & 3) == 0 && t0 <= now_ns()) {
+    p->direct_streak = 0;
     return nullptr;
   }
   bool inherit = false;

@@ -99,6 +99,9 @@ inline constexpr std::uint64_t kGoidBatch = 16;  // Go's _GoidCacheBatch
 // queue wait behind goroutines handing the P back and forth: ~60 switches,
 // a few microseconds.
 inline constexpr int kDirectStreak = 61;
+// A global queue this long after a local queue overflowed into it makes the
+// goroutine that overflowed it yield (runq_put_slow).
+inline constexpr std::size_t kFloodedGlobalQueue = 1024;
 
 // --- scheduler.cpp -------------------------------------------------------
 void schedule_loop(Machine* m);
