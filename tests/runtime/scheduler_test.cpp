@@ -1,5 +1,6 @@
 // Tests of the scheduler: run(), go(), ids, counts, park/ready, yield,
 // plain threads, teardown.
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -328,6 +329,48 @@ TEST_P(SchedulerTest, RunCanBeRepeatedManyTimes) {
     });
     ASSERT_EQ(rc, i);
   }
+}
+
+// run() returning while an M is still being started: a plain thread's go()
+// calls wake idle Ps (new Ms) just as main returns. An M that stopped
+// before run() told every M to exit, but was not yet listed, slept forever
+// (run() hung, about one run in 200 under TSan).
+TEST_P(SchedulerTest, RunReturnsWhileNewThreadsAreStillStarting) {
+  for (int i = 0; i < scaled(200); ++i) {
+    run([] {
+      std::atomic<int> ran{0};
+      std::thread t([&] {
+        for (int k = 0; k < 16; ++k) goro::go([&ran] { ran.fetch_add(1); });
+      });
+      goro::blocking([&] { t.join(); });
+    });
+  }
+}
+
+// A goroutine that spawns in a loop yields once its P's queue has
+// overflowed into a long global queue: the goroutines it queued run before
+// it adds more. (Without that, on one P nothing else would run until the
+// 10 ms time slice ran out.)
+TEST_P(SchedulerTest, ASpawningLoopYieldsOnceTheQueueIsFlooded) {
+  if (procs() != 1) GTEST_SKIP() << "on more Ps the other Ps run the children anyway";
+  run([] {
+    constexpr int n = 20000;
+    std::atomic<int> ran{0};
+    goro::WaitGroup wg;
+    wg.add(n);
+    int backlog = 0;  // the most goroutines spawned and not yet run
+    for (int i = 0; i < n; ++i) {
+      goro::go([&] {
+        ran.fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      });
+      backlog = std::max(backlog, i + 1 - ran.load(std::memory_order_relaxed));
+    }
+    // The global queue's 1024, the local queue's 256 and runnext, and the
+    // batch moved at the overflow that crossed the line.
+    EXPECT_LE(backlog, 1024 + 256 + 1 + 129) << "the loop did not yield when the queue was flooded";
+    wg.wait();
+  });
 }
 
 TEST_P(SchedulerTest, SchedStatsDescribeTheRuntime) {
