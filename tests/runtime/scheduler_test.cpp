@@ -338,9 +338,10 @@ TEST_P(SchedulerTest, RunCanBeRepeatedManyTimes) {
 TEST_P(SchedulerTest, RunReturnsWhileNewThreadsAreStillStarting) {
   for (int i = 0; i < scaled(200); ++i) {
     run([] {
-      std::atomic<int> ran{0};
-      std::thread t([&] {
-        for (int k = 0; k < 16; ++k) goro::go([&ran] { ran.fetch_add(1); });
+      // Owned by the goroutines too: some run after main has returned.
+      auto ran = std::make_shared<std::atomic<int>>(0);
+      std::thread t([ran] {
+        for (int k = 0; k < 16; ++k) goro::go([ran] { ran->fetch_add(1); });
       });
       goro::blocking([&] { t.join(); });
     });
