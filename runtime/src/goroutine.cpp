@@ -393,6 +393,15 @@ void park(UnlockFn unlock, void* arg, WaitReason reason) {
     thread_park(thread_record(), unlock, arg, reason);
     return;
   }
+  if (g->unwind && std::uncaught_exceptions() == 0 && g->unwind_throws < 3) {
+    // Teardown resumed this goroutine at a switch point that cannot throw
+    // (a preemption inside noexcept code), so it ran on and parks again:
+    // nobody would ever wake it. Do what a park that teardown woke does:
+    // release what the caller holds, then unwind from here.
+    if (unlock != nullptr) unlock(g, arg);
+    ++g->unwind_throws;
+    throw ForcedUnwind{};
+  }
   const bool in_blocking = g->status.load(std::memory_order_relaxed) == GStatus::kSyscall;
   if (in_blocking) {
     // Parking inside blocking(): leave the blocking state first (we need a P
