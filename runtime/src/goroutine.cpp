@@ -61,10 +61,15 @@ std::uint64_t next_goid(Runtime* rt, Processor* p) noexcept {
   return p->goid_next++;
 }
 
-// maybe_unwind throws ForcedUnwind into a goroutine that teardown resumed,
-// unless it is already unwinding (a second exception would terminate).
+// unwind_due: teardown resumed g and it may throw ForcedUnwind now: not
+// while it is already unwinding (a second exception would terminate).
+bool unwind_due(const Goroutine* g) noexcept {
+  return g->unwind && std::uncaught_exceptions() == 0 && g->unwind_throws < 3;
+}
+
+// maybe_unwind throws ForcedUnwind into a goroutine that teardown resumed.
 void maybe_unwind(Goroutine* g) {
-  if (g->unwind && std::uncaught_exceptions() == 0 && g->unwind_throws < 3) {
+  if (unwind_due(g)) {
     ++g->unwind_throws;
     throw ForcedUnwind{};
   }
@@ -393,14 +398,13 @@ void park(UnlockFn unlock, void* arg, WaitReason reason) {
     thread_park(thread_record(), unlock, arg, reason);
     return;
   }
-  if (g->unwind && std::uncaught_exceptions() == 0 && g->unwind_throws < 3) {
+  if (unwind_due(g)) {
     // Teardown resumed this goroutine at a switch point that cannot throw
     // (a preemption inside noexcept code), so it ran on and parks again:
     // nobody would ever wake it. Do what a park that teardown woke does:
     // release what the caller holds, then unwind from here.
     if (unlock != nullptr) unlock(g, arg);
-    ++g->unwind_throws;
-    throw ForcedUnwind{};
+    maybe_unwind(g);
   }
   const bool in_blocking = g->status.load(std::memory_order_relaxed) == GStatus::kSyscall;
   if (in_blocking) {
