@@ -133,6 +133,43 @@ TEST_P(RWMutexTest, WaitingWriterBlocksNewReaders) {
   });
 }
 
+// Writers queued behind a writer go in one at a time, in arrival order, and
+// a reader that came during the first writer's tenure goes in before the
+// next writer does:
+//   1. main holds the write lock;
+//   2. writer W1 parks, waiting to be handed the lock; writer W2 parks
+//      behind it; reader R parks behind main;
+//   3. main unlocks: R reads, then W1 writes, then W2 writes.
+TEST_P(RWMutexTest, QueuedWritersGoInTurnAfterTheReadersTheyFound) {
+  run([] {
+    RWMutex mu;
+    Chan<int> order(3);
+    mu.lock();
+    for (int w = 1; w <= 2; ++w) {
+      goro::go([&, order, w]() mutable {
+        mu.lock();
+        order.send(w);
+        mu.unlock();
+      });
+      ASSERT_TRUE(wait_for_waiters("sync.RWMutex.Lock", w));
+    }
+    goro::go([&, order]() mutable {
+      mu.lock_shared();
+      order.send(0);
+      mu.unlock_shared();
+    });
+    ASSERT_TRUE(wait_for_waiters("sync.RWMutex.RLock", 1));
+    EXPECT_FALSE(mu.try_lock());
+    EXPECT_FALSE(mu.try_lock_shared());
+    mu.unlock();
+    EXPECT_EQ(order.recv(), 0);
+    EXPECT_EQ(order.recv(), 1);
+    EXPECT_EQ(order.recv(), 2);
+    EXPECT_TRUE(wait_until([&] { return mu.try_lock(); }));
+    mu.unlock();
+  });
+}
+
 // A stream of readers that always overlap must not keep a writer out.
 TEST_P(RWMutexTest, ReadersCannotStarveAWriter) {
   run([] {

@@ -305,8 +305,16 @@ TEST_P(SyncStressTest, RandomTeardownsLeaveEveryPrimitiveConsistent) {
     const std::uint64_t round_seed = rng();
     sync_test::run_and_unwind(procs(), [&] {
       std::mt19937_64 r(round_seed);
+      // The RWMutex starts read-held (writers wait for the reader) or
+      // write-held (a writer waits to be handed it, readers and writers
+      // queue behind).
+      const bool rw_write_held = r() % 2 == 0;
       mu.lock();
-      rw.lock_shared();
+      if (rw_write_held) {
+        rw.lock();
+      } else {
+        rw.lock_shared();
+      }
       sem.acquire(3);
       wg.add(1);
       for (int i = 0; i < waiters; ++i) {
@@ -362,10 +370,17 @@ TEST_P(SyncStressTest, RandomTeardownsLeaveEveryPrimitiveConsistent) {
       } else {
         park_holding(never, [&] { mu.unlock(); });
       }
+      const auto rw_unlock = [&rw, rw_write_held] {
+        if (rw_write_held) {
+          rw.unlock();
+        } else {
+          rw.unlock_shared();
+        }
+      };
       if (r() % 2 == 0) {
-        rw.unlock_shared();
+        rw_unlock();
       } else {
-        park_holding(never, [&] { rw.unlock_shared(); });
+        park_holding(never, rw_unlock);
       }
       if (r() % 2 == 0) {
         sem.release(3);
@@ -393,7 +408,7 @@ TEST_P(SyncStressTest, RandomTeardownsLeaveEveryPrimitiveConsistent) {
           wg.wait();  // the counter is back to zero
           // Nothing stale is left in any queue: each primitive still hands
           // over to a new waiter.
-          Chan<int> woke(5);
+          Chan<int> woke(6);
           mu.lock();
           rw.lock();
           sem.acquire(3);
@@ -405,6 +420,10 @@ TEST_P(SyncStressTest, RandomTeardownsLeaveEveryPrimitiveConsistent) {
           goro::go([&, woke]() mutable {
             std::shared_lock<RWMutex> l(rw);
             woke.send(1);
+          });
+          goro::go([&, woke]() mutable {
+            std::lock_guard<RWMutex> l(rw);  // parks waiting to be handed the lock
+            woke.send(5);
           });
           goro::go([&, woke]() mutable {
             sem.acquire(1);
@@ -420,15 +439,15 @@ TEST_P(SyncStressTest, RandomTeardownsLeaveEveryPrimitiveConsistent) {
             wg.wait();
             woke.send(4);
           });
-          ASSERT_TRUE(goro_test::wait_until([] { return parked_goroutines() == 5; }));
+          ASSERT_TRUE(goro_test::wait_until([] { return parked_goroutines() == 6; }));
           mu.unlock();
           rw.unlock();
           sem.release(3);
           wg.done();
           cond.signal();
           int seen = 0;
-          for (int i = 0; i < 5; ++i) seen |= 1 << *woke.recv();
-          EXPECT_EQ(seen, 31);
+          for (int i = 0; i < 6; ++i) seen |= 1 << *woke.recv();
+          EXPECT_EQ(seen, 63);
         },
         goro::Options{.procs = procs()});
   }

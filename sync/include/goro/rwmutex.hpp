@@ -42,17 +42,35 @@ class RWMutex {
 
   // lock acquires the write lock: waits for the other writers, then for the
   // readers already inside; new readers wait from the moment it starts.
-  void lock();
+  void lock() {
+    // Fast path, one CAS: no writer, no reader, nobody waiting. Acquire
+    // pairs with the release of the last reader and of the last writer.
+    std::uint64_t v = state_.load(std::memory_order_relaxed);
+    if ((v & ~kEpochMask) != 0 ||
+        !state_.compare_exchange_strong(v, v + kHeld + kWriterBias, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+      lock_slow();
+    }
+  }
   // try_lock takes the write lock if neither a writer nor a reader holds it.
-  [[nodiscard]] bool try_lock() noexcept;
+  [[nodiscard]] bool try_lock() noexcept {
+    std::uint64_t v = state_.load(std::memory_order_relaxed);
+    // Acquire as in lock().
+    return (v & ~kEpochMask) == 0 &&
+           state_.compare_exchange_strong(v, v + kHeld + kWriterBias, std::memory_order_acquire,
+                                          std::memory_order_relaxed);
+  }
   // unlock releases the write lock and admits the readers that waited for it.
-  void unlock();
+  void unlock() {
+    unlock_impl();
+    detail::preempt_point();
+  }
 
   // lock_shared acquires a read lock; parks while a writer holds or waits.
   void lock_shared() {
-    // One atomic add (Go's RLock). Acquire pairs with the release add in
+    // One atomic add (Go's RLock). Acquire pairs with the release in
     // unlock(); a negative count means a writer is pending.
-    const std::uint64_t now = reader_count_.fetch_add(1, std::memory_order_acquire) + 1;
+    const std::uint64_t now = state_.fetch_add(1, std::memory_order_acquire) + 1;
     if (count_of(now) < 0) lock_shared_slow();
   }
   // try_lock_shared takes a read lock unless a writer holds or waits.
@@ -61,33 +79,50 @@ class RWMutex {
   // lets it in.
   void unlock_shared() {
     // Release pairs with the acquire of the writer that waits for us.
-    const std::uint64_t now = reader_count_.fetch_sub(1, std::memory_order_release) - 1;
+    const std::uint64_t now = state_.fetch_sub(1, std::memory_order_release) - 1;
     if (count_of(now) < 0) unlock_shared_slow(count_of(now));
     detail::preempt_point();
   }
 
  private:
-  // reader_count_: Go's readerCount in the low 32 bits (readers in or
-  // waiting, minus kMaxReaders while a writer is pending), and in the high
-  // 32 bits the number of writer unlocks so far, which the carry of
-  // unlock()'s add maintains for free; the cleanup of an unwound reader uses
-  // it to tell one writer's tenure from the next (rwmutex.cpp).
+  // state_ (rwmutex.cpp has the whole story):
+  //   bits 0-31   Go's readerCount: readers inside or waiting, minus
+  //               kMaxReaders while a writer is pending (announced);
+  //   bit 32      kHeld: a writer owns the lock (from before it announces
+  //               until after its unlock has admitted the waiting readers);
+  //   bit 33      kWaiting: the writer at the head of w_'s queue waits for
+  //               kHeld and is handed it by the owner's unlock;
+  //   bits 34-63  the number of writer unlocks, so that a CAS on the whole
+  //               word fails if a writer unlocked since the load.
+  // The writer announces by adding kWriterBias, i.e. 2^32 - 2^30: the low
+  // half becomes what Go's int32 would hold, and it never borrows from or
+  // carries into the high half (the count is below 2^30).
   static constexpr std::int64_t kMaxReaders = std::int64_t{1} << 30;
   static constexpr std::uint64_t kWriterBias = (std::uint64_t{1} << 32) - kMaxReaders;
+  static constexpr std::uint64_t kHeld = std::uint64_t{1} << 32;
+  static constexpr std::uint64_t kWaiting = std::uint64_t{1} << 33;
+  static constexpr std::uint64_t kEpoch = std::uint64_t{1} << 34;
+  static constexpr std::uint64_t kEpochMask = ~(kEpoch - 1);
   static constexpr std::int32_t count_of(std::uint64_t v) noexcept {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
   }
 
+  void lock_slow();
+  void unlock_impl();
+  void admit_and_release(std::int32_t waiting) noexcept;
+  void unlock_writers_mutex() noexcept;
   void lock_shared_slow();
   void unlock_shared_slow(std::int32_t count);
   void abandon_reader(bool granted) noexcept;
   void abandon_writer(bool granted) noexcept;
+  void abandon_handoff(bool granted) noexcept;
 
-  Mutex w_;                                     // held by the pending or active writer
-  std::atomic<std::uint64_t> reader_count_{0};  // see above
-  std::atomic<std::int32_t> reader_wait_{0};    // readers the pending writer still waits for
-  std::atomic<std::uint32_t> writer_sem_{0};    // the writer waits here for the readers
-  std::atomic<std::uint32_t> reader_sem_{0};    // readers wait here for the writer
+  Mutex w_;                                    // queues the writers that found kHeld set
+  std::atomic<std::uint64_t> state_{0};        // see above
+  std::atomic<std::int32_t> reader_wait_{0};   // readers the pending writer still waits for
+  std::atomic<std::uint32_t> writer_sem_{0};   // the writer waits here for the readers
+  std::atomic<std::uint32_t> reader_sem_{0};   // readers wait here for the writer
+  std::atomic<std::uint32_t> handoff_sem_{0};  // the kWaiting writer waits here for kHeld
 };
 
 }  // namespace goro
