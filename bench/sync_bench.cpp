@@ -1,11 +1,12 @@
 // Micro-benchmarks of the sync primitives, each beside its plain-thread
-// baseline (std::mutex on OS threads).
+// baseline (std::mutex, std::shared_mutex on OS threads).
 // Refuses to report from sanitizer or unoptimised builds.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <barrier>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -45,6 +46,62 @@ void BM_StdMutexUncontended(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_StdMutexUncontended);
+
+// One goroutine takes and releases a RWMutex's write lock, nobody else
+// wants it: one CAS in, one CAS out (Go's design makes four atomic RMWs).
+void BM_RWMutexUncontendedWrite(benchmark::State& state) {
+  goro::run(
+      [&] {
+        goro::RWMutex mu;
+        std::int64_t counter = 0;
+        for (auto _ : state) {
+          mu.lock();
+          benchmark::DoNotOptimize(++counter);
+          mu.unlock();
+        }
+      },
+      goro::Options{.procs = 1});
+}
+BENCHMARK(BM_RWMutexUncontendedWrite);
+
+// The same with the read lock: one atomic add in, one out.
+void BM_RWMutexUncontendedRead(benchmark::State& state) {
+  goro::run(
+      [&] {
+        goro::RWMutex mu;
+        std::int64_t counter = 0;
+        for (auto _ : state) {
+          mu.lock_shared();
+          benchmark::DoNotOptimize(counter);
+          mu.unlock_shared();
+        }
+      },
+      goro::Options{.procs = 1});
+}
+BENCHMARK(BM_RWMutexUncontendedRead);
+
+// Baselines: std::shared_mutex (pthread_rwlock) on the benchmark thread.
+void BM_StdSharedMutexUncontendedWrite(benchmark::State& state) {
+  std::shared_mutex mu;
+  std::int64_t counter = 0;
+  for (auto _ : state) {
+    mu.lock();
+    benchmark::DoNotOptimize(++counter);
+    mu.unlock();
+  }
+}
+BENCHMARK(BM_StdSharedMutexUncontendedWrite);
+
+void BM_StdSharedMutexUncontendedRead(benchmark::State& state) {
+  std::shared_mutex mu;
+  std::int64_t counter = 0;
+  for (auto _ : state) {
+    mu.lock_shared();
+    benchmark::DoNotOptimize(counter);
+    mu.unlock_shared();
+  }
+}
+BENCHMARK(BM_StdSharedMutexUncontendedRead);
 
 // kContenders goroutines (on state.range(0) Ps) each lock, increment and
 // unlock a shared counter kBatch times; one iteration is one such round,

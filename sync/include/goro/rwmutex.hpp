@@ -19,7 +19,8 @@
 //   - unlock() of a RWMutex not write-locked throws Panic("sync: Unlock of
 //     unlocked RWMutex"); unlock_shared() without a reader throws
 //     Panic("sync: RUnlock of unlocked RWMutex"); both leave the RWMutex as
-//     it was, unless other goroutines race with the faulty call.
+//     it was, unless other goroutines race with the faulty call (then it
+//     may stay broken, writers waiting for ever: Go kills the process).
 // Wait reasons: "sync.RWMutex.RLock" for a reader, "sync.RWMutex.Lock" for
 // a writer (behind another writer or waiting for the readers to leave).
 //
