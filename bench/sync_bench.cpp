@@ -18,90 +18,44 @@ namespace {
 #error "benchmarks must be built optimised and without sanitizers"
 #endif
 
-// One goroutine locks and unlocks a Mutex nobody else wants: the one-CAS
-// fast paths of lock() and unlock().
-void BM_MutexUncontended(benchmark::State& state) {
-  goro::run(
-      [&] {
-        goro::Mutex mu;
-        std::int64_t counter = 0;
-        for (auto _ : state) {
-          mu.lock();
-          benchmark::DoNotOptimize(++counter);
-          mu.unlock();
-        }
-      },
-      goro::Options{.procs = 1});
-}
-BENCHMARK(BM_MutexUncontended);
-
-// Baseline: std::mutex on the benchmark thread.
-void BM_StdMutexUncontended(benchmark::State& state) {
-  std::mutex mu;
-  std::int64_t counter = 0;
+// Uncontended: one goroutine (or, for the std baselines, the benchmark
+// thread) takes and releases a lock nobody else wants, exclusive or
+// shared. goro::Mutex: one CAS in, one out; RWMutex's write lock: the same
+// (Go's design makes four atomic RMWs); its read lock: one atomic add in,
+// one out.
+template <class L, bool kShared>
+void lock_unlock_loop(benchmark::State& state) {
+  L mu;
+  std::int64_t counter = 0;  // guarded by mu
   for (auto _ : state) {
-    mu.lock();
-    benchmark::DoNotOptimize(++counter);
-    mu.unlock();
+    if constexpr (kShared) {
+      mu.lock_shared();
+      benchmark::DoNotOptimize(counter);
+      mu.unlock_shared();
+    } else {
+      mu.lock();
+      benchmark::DoNotOptimize(++counter);
+      mu.unlock();
+    }
   }
 }
-BENCHMARK(BM_StdMutexUncontended);
 
-// One goroutine takes and releases a RWMutex's write lock, nobody else
-// wants it: one CAS in, one CAS out (Go's design makes four atomic RMWs).
-void BM_RWMutexUncontendedWrite(benchmark::State& state) {
-  goro::run(
-      [&] {
-        goro::RWMutex mu;
-        std::int64_t counter = 0;
-        for (auto _ : state) {
-          mu.lock();
-          benchmark::DoNotOptimize(++counter);
-          mu.unlock();
-        }
-      },
-      goro::Options{.procs = 1});
+template <class L, bool kShared>
+void BM_GoroUncontended(benchmark::State& state) {
+  goro::run([&] { lock_unlock_loop<L, kShared>(state); }, goro::Options{.procs = 1});
 }
-BENCHMARK(BM_RWMutexUncontendedWrite);
 
-// The same with the read lock: one atomic add in, one out.
-void BM_RWMutexUncontendedRead(benchmark::State& state) {
-  goro::run(
-      [&] {
-        goro::RWMutex mu;
-        std::int64_t counter = 0;
-        for (auto _ : state) {
-          mu.lock_shared();
-          benchmark::DoNotOptimize(counter);
-          mu.unlock_shared();
-        }
-      },
-      goro::Options{.procs = 1});
+template <class L, bool kShared>
+void BM_StdUncontended(benchmark::State& state) {
+  lock_unlock_loop<L, kShared>(state);
 }
-BENCHMARK(BM_RWMutexUncontendedRead);
 
-// Baselines: std::shared_mutex (pthread_rwlock) on the benchmark thread.
-void BM_StdSharedMutexUncontendedWrite(benchmark::State& state) {
-  std::shared_mutex mu;
-  std::int64_t counter = 0;
-  for (auto _ : state) {
-    mu.lock();
-    benchmark::DoNotOptimize(++counter);
-    mu.unlock();
-  }
-}
-BENCHMARK(BM_StdSharedMutexUncontendedWrite);
-
-void BM_StdSharedMutexUncontendedRead(benchmark::State& state) {
-  std::shared_mutex mu;
-  std::int64_t counter = 0;
-  for (auto _ : state) {
-    mu.lock_shared();
-    benchmark::DoNotOptimize(counter);
-    mu.unlock_shared();
-  }
-}
-BENCHMARK(BM_StdSharedMutexUncontendedRead);
+BENCHMARK_TEMPLATE(BM_GoroUncontended, goro::Mutex, false)->Name("BM_MutexUncontended");
+BENCHMARK_TEMPLATE(BM_StdUncontended, std::mutex, false)->Name("BM_StdMutexUncontended");
+BENCHMARK_TEMPLATE(BM_GoroUncontended, goro::RWMutex, false)->Name("BM_RWMutexUncontendedWrite");
+BENCHMARK_TEMPLATE(BM_GoroUncontended, goro::RWMutex, true)->Name("BM_RWMutexUncontendedRead");
+BENCHMARK_TEMPLATE(BM_StdUncontended, std::shared_mutex, false)->Name("BM_StdSharedMutexUncontendedWrite");
+BENCHMARK_TEMPLATE(BM_StdUncontended, std::shared_mutex, true)->Name("BM_StdSharedMutexUncontendedRead");
 
 // kContenders goroutines (on state.range(0) Ps) each lock, increment and
 // unlock a shared counter kBatch times; one iteration is one such round,
