@@ -227,7 +227,8 @@ void Mutex::wake_one(std::uint32_t old) {
 }
 
 // abandon_wait: a waiter is unwound out of semacquire (essay: Unwinding).
-// Runs while the exception is in flight, so it may yield or park.
+// Runs while the exception is in flight, so it must not yield or park
+// (on_unwind.hpp): it unlocks with release(), without the preemption point.
 void Mutex::abandon_wait(bool granted) noexcept {
   while (!granted) {
     std::uint32_t old = state_.load(std::memory_order_relaxed);  // feeds the CAS below
@@ -250,7 +251,7 @@ void Mutex::abandon_wait(bool granted) noexcept {
     // The mutex is ours: take it over as step 5 does (staying in starvation
     // mode if others wait), and give it to the next waiter.
     take_ownership_from_handoff(true);
-    unlock();
+    release();
     return;
   }
   // We own kWoken: clear it, and wake another waiter if the mutex is free.

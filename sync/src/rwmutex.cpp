@@ -145,11 +145,7 @@ constexpr std::int32_t kAbandoned = std::int32_t{1} << 30;
 
 void RWMutex::lock_slow() {
   // The writers' Mutex; parked writers report "sync.RWMutex.Lock".
-  std::uint32_t unlocked = 0;
-  if (!w_.state_.compare_exchange_strong(unlocked, Mutex::kLocked, std::memory_order_acquire,
-                                         std::memory_order_relaxed)) {
-    w_.lock_slow(WaitReason::sync_rwmutex_lock);
-  }
+  w_.lock_as(WaitReason::sync_rwmutex_lock);
   // Take kHeld, unannounced. Unconditional read-modify-writes (no CAS that
   // the readers' adds could keep failing): a writer gets in however busy
   // the readers are. Acquire pairs with the release of the last owner.
@@ -170,8 +166,8 @@ void RWMutex::lock_slow() {
     }
   }
   // kHeld now keeps the other writers out; let the next queued one become
-  // the kWaiting one.
-  unlock_writers_mutex();
+  // the kWaiting one. (release(): no preemption point inside lock().)
+  w_.release();
   // Announce. acq_rel: acquire pairs with the departing readers.
   const std::uint64_t now = state_.fetch_add(kWriterBias, std::memory_order_acq_rel) + kWriterBias;
   // Wait for the readers that were inside. acq_rel pairs with their
@@ -221,16 +217,6 @@ void RWMutex::admit_and_release(std::int32_t waiting) noexcept {
     // orders our critical section before the new owner's.
     state_.fetch_add(kHeld - kWaiting, std::memory_order_relaxed);
     detail::semrelease(&handoff_sem_, false);
-  }
-}
-
-// unlock_writers_mutex: w_.unlock() without its preemption point (the
-// unwinding cleanups must not yield).
-void RWMutex::unlock_writers_mutex() noexcept {
-  std::uint32_t locked = Mutex::kLocked;
-  // Release pairs with the next writer's acquire of w_.
-  if (!w_.state_.compare_exchange_strong(locked, 0, std::memory_order_release, std::memory_order_relaxed)) {
-    w_.unlock_slow(locked);
   }
 }
 
@@ -294,7 +280,7 @@ void RWMutex::abandon_handoff(bool granted) noexcept {
     // Release pairs with the next owner's acquire.
     state_.fetch_sub(kHeld, std::memory_order_release);
   }
-  unlock_writers_mutex();
+  w_.release();  // without unlock()'s preemption point: cleanups must not yield
 }
 
 // abandon_writer: the writer was unwound out of writer_sem_ (essay). It
@@ -328,9 +314,7 @@ void RWMutex::abandon_reader(bool granted) noexcept {
     }
     std::this_thread::yield();
   }
-  // Our read lock, without unlock_shared()'s preemption point.
-  const std::uint64_t now = state_.fetch_sub(1, std::memory_order_release) - 1;
-  if (count_of(now) < 0) unlock_shared_slow(count_of(now));
+  unlock_shared_impl();  // without unlock_shared()'s preemption point
 }
 
 }  // namespace goro

@@ -40,15 +40,7 @@ class Mutex {
 
   // lock acquires the mutex, parking the caller until it is free. Callable
   // from goroutines and plain threads.
-  void lock() {
-    std::uint32_t unlocked = 0;
-    // Fast path, one CAS. Acquire pairs with the release in unlock().
-    if (state_.compare_exchange_strong(unlocked, kLocked, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
-      return;
-    }
-    lock_slow(WaitReason::sync_mutex_lock);
-  }
+  void lock() { lock_as(WaitReason::sync_mutex_lock); }
 
   // try_lock acquires the mutex if that needs no waiting. It fails in
   // starvation mode even when the mutex looks free: ownership is then
@@ -56,7 +48,7 @@ class Mutex {
   [[nodiscard]] bool try_lock() noexcept {
     std::uint32_t old = state_.load(std::memory_order_relaxed);
     if ((old & (kLocked | kStarving)) != 0) return false;
-    // Acquire pairs with the release in unlock().
+    // Acquire pairs with the release in release().
     return state_.compare_exchange_strong(old, old | kLocked, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
@@ -64,18 +56,36 @@ class Mutex {
   // unlock releases the mutex and wakes a waiter if one should run. Any
   // goroutine or thread may call it; throws Panic if the mutex is unlocked.
   void unlock() {
-    std::uint32_t locked = kLocked;
-    // Release pairs with the acquire CAS in lock()/try_lock() and in
-    // lock_slow(); with waiters, unlock_slow() retries from the seen state.
-    if (!state_.compare_exchange_strong(locked, 0, std::memory_order_release, std::memory_order_relaxed)) {
-      unlock_slow(locked);
-    }
+    release();
     // Outside the critical section: a goroutine sysmon flagged yields here.
     detail::preempt_point();
   }
 
  private:
-  friend class RWMutex;  // locks its writer Mutex with the RWMutex's wait reason
+  // RWMutex queues its writers here with its own wait reason, and releases
+  // without the preemption point in its unwinding cleanups.
+  friend class RWMutex;
+
+  // lock_as is lock(), reporting `reason` while parked.
+  void lock_as(WaitReason reason) {
+    std::uint32_t unlocked = 0;
+    // Fast path, one CAS. Acquire pairs with the release in release().
+    if (state_.compare_exchange_strong(unlocked, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      return;
+    }
+    lock_slow(reason);
+  }
+
+  // release is unlock() without its preemption point.
+  void release() {
+    std::uint32_t locked = kLocked;
+    // Release pairs with the acquire CAS in lock_as()/try_lock() and in
+    // lock_slow(); with waiters, unlock_slow() retries from the seen state.
+    if (!state_.compare_exchange_strong(locked, 0, std::memory_order_release, std::memory_order_relaxed)) {
+      unlock_slow(locked);
+    }
+  }
 
   // state_ bits (Go's layout): locked, a waiter has been woken (or a
   // spinner is about to take the lock, so unlock need not wake anyone),

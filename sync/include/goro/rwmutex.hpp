@@ -44,19 +44,15 @@ class RWMutex {
   // lock acquires the write lock: waits for the other writers, then for the
   // readers already inside; new readers wait from the moment it starts.
   void lock() {
-    // Fast path, one CAS: no writer, no reader, nobody waiting. Acquire
-    // pairs with the release of the last reader and of the last writer.
-    std::uint64_t v = state_.load(std::memory_order_relaxed);
-    if ((v & ~kEpochMask) != 0 ||
-        !state_.compare_exchange_strong(v, v + kHeld + kWriterBias, std::memory_order_acquire,
-                                        std::memory_order_relaxed)) {
-      lock_slow();
-    }
+    // Fast path: try_lock's one CAS.
+    if (!try_lock()) lock_slow();
   }
   // try_lock takes the write lock if neither a writer nor a reader holds it.
   [[nodiscard]] bool try_lock() noexcept {
+    // One CAS, if the word is idle: no writer, no reader, nobody waiting.
+    // Acquire pairs with the release of the last reader and of the last
+    // writer.
     std::uint64_t v = state_.load(std::memory_order_relaxed);
-    // Acquire as in lock().
     return (v & ~kEpochMask) == 0 &&
            state_.compare_exchange_strong(v, v + kHeld + kWriterBias, std::memory_order_acquire,
                                           std::memory_order_relaxed);
@@ -79,9 +75,7 @@ class RWMutex {
   // unlock_shared releases a read lock; the last reader a writer waits for
   // lets it in.
   void unlock_shared() {
-    // Release pairs with the acquire of the writer that waits for us.
-    const std::uint64_t now = state_.fetch_sub(1, std::memory_order_release) - 1;
-    if (count_of(now) < 0) unlock_shared_slow(count_of(now));
+    unlock_shared_impl();
     detail::preempt_point();
   }
 
@@ -108,10 +102,16 @@ class RWMutex {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
   }
 
+  // unlock_shared() without its preemption point.
+  void unlock_shared_impl() {
+    // Release pairs with the acquire of the writer that waits for us.
+    const std::uint64_t now = state_.fetch_sub(1, std::memory_order_release) - 1;
+    if (count_of(now) < 0) unlock_shared_slow(count_of(now));
+  }
+
   void lock_slow();
   void unlock_impl();
   void admit_and_release(std::int32_t waiting) noexcept;
-  void unlock_writers_mutex() noexcept;
   void lock_shared_slow();
   void unlock_shared_slow(std::int32_t count);
   void abandon_reader(bool granted) noexcept;
