@@ -112,11 +112,16 @@ TEST_P(RWMutexTest, WaitingWriterBlocksNewReaders) {
   run([] {
     RWMutex mu;
     Chan<int> order(2);
+    // Both goroutines use mu until their last unlock returns: main waits
+    // for that too, since mu dies with main's frame.
+    goro::WaitGroup done;
+    done.add(2);
     mu.lock_shared();  // A is main
     goro::go([&, order]() mutable {
       mu.lock();
       order.send(1);
       mu.unlock();
+      done.done();
     });
     ASSERT_TRUE(wait_for_waiters("sync.RWMutex.Lock", 1));
     EXPECT_FALSE(mu.try_lock_shared()) << "a new reader overtook a waiting writer";
@@ -124,12 +129,14 @@ TEST_P(RWMutexTest, WaitingWriterBlocksNewReaders) {
       mu.lock_shared();
       order.send(2);
       mu.unlock_shared();
+      done.done();
     });
     ASSERT_TRUE(wait_for_waiters("sync.RWMutex.RLock", 1));
     EXPECT_EQ(waiting_on("sync.RWMutex.Lock"), 1);
     mu.unlock_shared();
     EXPECT_EQ(order.recv(), 1);
     EXPECT_EQ(order.recv(), 2);
+    done.wait();
   });
 }
 
@@ -144,12 +151,15 @@ TEST_P(RWMutexTest, QueuedWritersGoInTurnAfterTheReadersTheyFound) {
   run([] {
     RWMutex mu;
     Chan<int> order(3);
+    goro::WaitGroup done;  // as above: mu dies with main's frame
+    done.add(3);
     mu.lock();
     for (int w = 1; w <= 2; ++w) {
       goro::go([&, order, w]() mutable {
         mu.lock();
         order.send(w);
         mu.unlock();
+        done.done();
       });
       ASSERT_TRUE(wait_for_waiters("sync.RWMutex.Lock", w));
     }
@@ -157,6 +167,7 @@ TEST_P(RWMutexTest, QueuedWritersGoInTurnAfterTheReadersTheyFound) {
       mu.lock_shared();
       order.send(0);
       mu.unlock_shared();
+      done.done();
     });
     ASSERT_TRUE(wait_for_waiters("sync.RWMutex.RLock", 1));
     EXPECT_FALSE(mu.try_lock());
@@ -165,7 +176,8 @@ TEST_P(RWMutexTest, QueuedWritersGoInTurnAfterTheReadersTheyFound) {
     EXPECT_EQ(order.recv(), 0);
     EXPECT_EQ(order.recv(), 1);
     EXPECT_EQ(order.recv(), 2);
-    EXPECT_TRUE(wait_until([&] { return mu.try_lock(); }));
+    done.wait();
+    EXPECT_TRUE(mu.try_lock());
     mu.unlock();
   });
 }
