@@ -48,12 +48,18 @@
 //      sees the leaks of the runs inside it. These are final, so they need
 //      no waiting. Goroutines that were in the snapshot are not leaks, even
 //      if their run left them.
-// Each leaked goroutine is reported as goro::dump_goroutines writes it:
+// Each leaked goroutine is reported as goro::dump_goroutines writes it,
+// with its stack: where it is blocked, then where it was created:
 //
 //   goroutine 7 [chan receive]:
-//   created by worker_loop in goroutine 1
-//           server.cpp:42
+//   Server::drain(goro::Chan<Job>&)
+//           /src/server.cpp:57 +0x4c
+//   worker_loop()
+//           /src/server.cpp:31 +0x1d
+//   created by main in goroutine 1
+//           /src/server.cpp:42
 //
+// A LeakCheck's failure is reported at the line that declared it.
 // (Go's wait reason, or the state if it is not waiting; ", N minutes" after
 // it once it has waited a minute or more.) The first kListed are listed one
 // by one; any more are counted per wait reason and creation site.
@@ -108,7 +114,7 @@ inline Snapshot take_snapshot() {
   // mark; take them again.
   for (;;) {
     s.mark = runs_mark();
-    const std::vector<GoroutineInfo> live = goroutines();
+    const std::vector<GoroutineInfo> live = goroutines(/*with_stacks=*/false);
     if (runs_mark().runs != s.mark.runs) continue;
     s.in_run = !live.empty();
     s.ids.clear();
@@ -135,7 +141,7 @@ inline Leaks look(const Snapshot& before) {
   const std::uint64_t self = goroutine_id();
   for (;;) {
     const RunsMark now = runs_mark();
-    std::vector<GoroutineInfo> live = goroutines();
+    std::vector<GoroutineInfo> live = goroutines(/*with_stacks=*/false);
     Leftovers left = leftovers_since(before.mark);
     // A run that ended between the two reads would show its goroutines in
     // both lists, or in neither: look again.
@@ -178,8 +184,26 @@ inline void write_list(std::ostream& out, const std::vector<GoroutineInfo>& list
   }
 }
 
+// with_stacks describes the goroutines of `list` again, with their stacks
+// (looks are made without: walking stacks is the expensive part). One
+// that ended in between keeps the description it had.
+inline std::vector<GoroutineInfo> with_stacks(std::vector<GoroutineInfo> list) {
+  if (list.empty()) return list;
+  const std::vector<GoroutineInfo> now = goroutines();
+  for (GoroutineInfo& g : list) {
+    for (const GoroutineInfo& n : now) {
+      if (n.id == g.id) {
+        g = n;
+        break;
+      }
+    }
+  }
+  return list;
+}
+
 // report returns the failure message for `leaks` (which must not be empty).
-inline std::string report(const Leaks& leaks, std::chrono::milliseconds grace) {
+inline std::string report(Leaks leaks, std::chrono::milliseconds grace) {
+  leaks.live = with_stacks(std::move(leaks.live));
   std::ostringstream out;
   const std::uint64_t total = leaks.live.size() + leaks.leftover.size() + leaks.leftover_dropped;
   out << "goro::testing: " << total << " leaked goroutine" << (total == 1 ? "" : "s") << "\n";
@@ -214,7 +238,7 @@ inline std::string find_leaks(const Snapshot& before, std::chrono::milliseconds 
     if (leaks.empty()) return {};
     // Leftovers are final (their run is over): only live ones may still end.
     const Clock::time_point now = Clock::now();
-    if (leaks.live.empty() || now >= deadline) return report(leaks, grace);
+    if (leaks.live.empty() || now >= deadline) return report(std::move(leaks), grace);
     goro::sleep_for(std::min<std::chrono::nanoseconds>(delay, deadline - now));
     delay = std::min(delay * 2, kMaxDelay);
   }
@@ -229,13 +253,20 @@ inline std::string find_leaks(const Snapshot& before, std::chrono::milliseconds 
 // destroys it never counts as a leak). Not copyable.
 class LeakCheck {
  public:
-  explicit LeakCheck(std::chrono::milliseconds grace = std::chrono::seconds(1))
-      : grace_(grace), uncaught_(std::uncaught_exceptions()), before_(detail::take_snapshot()) {}
+  // `where` is the declaration, captured by the defaulted argument: the
+  // failure is reported there (the file and line GoogleTest prints).
+  explicit LeakCheck(std::chrono::milliseconds grace = std::chrono::seconds(1),
+                     SourceLocation where = SourceLocation::current())
+      : grace_(grace),
+        file_(where.file_name()),
+        line_(static_cast<int>(where.line())),
+        uncaught_(std::uncaught_exceptions()),
+        before_(detail::take_snapshot()) {}
 
   ~LeakCheck() {
     if (std::uncaught_exceptions() > uncaught_) return;  // unwinding: see the header comment
     const std::string leaks = detail::find_leaks(before_, grace_);
-    if (!leaks.empty()) ADD_FAILURE() << leaks;
+    if (!leaks.empty()) ADD_FAILURE_AT(file_, line_) << leaks;
   }
 
   LeakCheck(const LeakCheck&) = delete;
@@ -243,6 +274,8 @@ class LeakCheck {
 
  private:
   std::chrono::milliseconds grace_;
+  const char* file_;  // where the check was declared
+  int line_;
   int uncaught_;  // std::uncaught_exceptions() at construction (per goroutine under goro)
   detail::Snapshot before_;
 };

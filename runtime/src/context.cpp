@@ -65,13 +65,16 @@ using boost::context::detail::make_fcontext;
 using boost::context::detail::ontop_fcontext;
 using boost::context::detail::transfer_t;
 
-void run_goroutine(Goroutine* g) noexcept;  // goroutine.cpp: runs fn, never returns
+// goroutine.cpp: runs fn, never returns. Not noexcept: see there.
+void run_goroutine(Goroutine* g);
 
 }  // namespace goro::rt
 
 // goro_rt_entry is where a new goroutine starts: t.fctx is the g0 context of
 // the M that switched us in, t.data that M.
-extern "C" __attribute__((visibility("hidden"))) void goro_rt_entry(boost::context::detail::transfer_t t) noexcept;
+// Not noexcept: an exception that escapes a goroutine must find no handler
+// on its stack (run_goroutine explains why).
+extern "C" __attribute__((visibility("hidden"))) void goro_rt_entry(boost::context::detail::transfer_t t);
 extern "C" __attribute__((visibility("hidden"))) void goro_rt_entry_stub(boost::context::detail::transfer_t t) noexcept;
 
 #if defined(__x86_64__)
@@ -94,7 +97,7 @@ goro_rt_entry_stub:
 #error "goro's context switch supports x86-64 only (the entry stub is x86-64 assembly)"
 #endif
 
-extern "C" void goro_rt_entry(boost::context::detail::transfer_t t) noexcept {
+extern "C" void goro_rt_entry(boost::context::detail::transfer_t t) {
   using goro::Goroutine;
   using goro::rt::Machine;
 #if GORO_ASAN

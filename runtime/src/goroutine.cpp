@@ -20,6 +20,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <typeinfo>
@@ -28,6 +29,31 @@
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
 #include "scheduler.hpp"
+#include "traceback.hpp"
+
+// goro_blocking_enter(BlockingScope* scope): stores the state its caller
+// will be in once it returns (return address, stack pointer, callee-saved
+// registers; RegisterState's order) into scope->regs_, at offset 8 after
+// scope->g_, then continues in goro_blocking_enter_body with the same
+// argument and return address, as a tail call.
+asm(R"(
+  .text
+  .globl goro_blocking_enter
+  .type goro_blocking_enter,@function
+goro_blocking_enter:
+  movq (%rsp), %rax
+  movq %rax, 8(%rdi)
+  leaq 8(%rsp), %rax
+  movq %rax, 16(%rdi)
+  movq %rbp, 24(%rdi)
+  movq %rbx, 32(%rdi)
+  movq %r12, 40(%rdi)
+  movq %r13, 48(%rdi)
+  movq %r14, 56(%rdi)
+  movq %r15, 64(%rdi)
+  jmp goro_blocking_enter_body
+  .size goro_blocking_enter, .-goro_blocking_enter
+)");
 
 namespace goro::rt {
 
@@ -105,21 +131,53 @@ std::string describe_exception(const std::exception_ptr& e) {
   }
 }
 
-[[noreturn]] void panic_from_goroutine(Goroutine* g, const std::exception_ptr& e) noexcept {
+// panic_from_goroutine reports an exception no frame of goroutine g
+// caught, as Go reports an unrecovered panic: "panic: <what>", g's stack
+// from the throw (`where`), then every other goroutine; and aborts.
+[[noreturn]] void panic_from_goroutine(Goroutine* g, const std::exception_ptr& e, Traceback where) noexcept {
   const std::string what = describe_exception(e);
-  std::fprintf(stderr, "panic: %s\n\ngoroutine %" PRIu64 " [running]:\n", what.c_str(),
-               g->id.load(std::memory_order_relaxed));
-  const char* file = g->file.load(std::memory_order_relaxed);
-  const char* func = g->function.load(std::memory_order_relaxed);
-  if (file != nullptr && g->id.load(std::memory_order_relaxed) != 1) {
-    std::fprintf(stderr, "created by %s in goroutine %" PRIu64 "\n\t%s:%u\n", func ? func : "?",
-                 g->parent_id.load(std::memory_order_relaxed), file, g->line.load(std::memory_order_relaxed));
+  std::fprintf(stderr, "panic: %s\n\n", what.c_str());
+  std::fflush(stderr);
+  try {
+    trim_throw_frames(where);
+    GoroutineInfo info = goroutine_info(g);
+    info.state = GoroutineState::running;
+    info.wait_reason.clear();
+    info.stack = symbolize(where);
+    info.stack_elided = where.elided;
+    std::ostringstream out;
+    dump_goroutine(out, info);
+    const std::string text = out.str();
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  } catch (...) {
+    std::fprintf(stderr, "goroutine %" PRIu64 " [running]:\n", g->id.load(std::memory_order_relaxed));
   }
   std::fflush(stderr);
   // Then everyone else, as GOTRACEBACK=all would (capped: a million
   // goroutines would bury the message).
   dump_all_goroutines_to_stderr(g, 100);
   std::fflush(stderr);
+  std::abort();
+}
+
+// on_terminate is the terminate handler while a run is active. An
+// exception that no frame of a goroutine catches finds no handler at all
+// (run_goroutine catches ForcedUnwind only and nothing below it has a
+// handler), so the C++ runtime calls std::terminate from inside the throw,
+// before unwinding anything: the goroutine's stack still shows where it
+// was thrown, and we report it as Go reports a panic. Anything else goes
+// to the handler that was installed before run().
+std::terminate_handler g_previous_terminate = nullptr;
+
+[[noreturn]] void on_terminate() {
+  Machine* m = current_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g != nullptr && !g->is_thread) {
+    if (std::exception_ptr e = std::current_exception()) {
+      panic_from_goroutine(g, e, traceback_here(g->stack.lo, g->stack.hi));
+    }
+  }
+  if (g_previous_terminate != nullptr) g_previous_terminate();
   std::abort();
 }
 
@@ -237,14 +295,18 @@ void unbind_stack(Processor* p, Goroutine* g) noexcept {
 
 // run_goroutine runs on the goroutine's own stack from its first switch-in
 // to its exit. It never returns: the last switch leaves the stack for good.
-void run_goroutine(Goroutine* g) noexcept {
+//
+// Not noexcept, and no catch-all: an exception the goroutine does not
+// catch must find no handler anywhere on its stack, so that the C++
+// runtime calls std::terminate without unwinding (on_terminate reports it
+// with the stack of the throw). A noexcept frame or a catch (...) would
+// count as a handler and unwind the stack first.
+void run_goroutine(Goroutine* g) {
   try {
     maybe_unwind(g);  // teardown may resume a goroutine that never ran a line
     g->invoke(g->fn);
   } catch (const ForcedUnwind&) {
     // Teardown: the stack is unwound, the goroutine simply ends.
-  } catch (...) {
-    panic_from_goroutine(g, std::current_exception());
   }
   g->destroy(g->fn);
   if (g->fn_on_heap) ::operator delete(g->fn);
@@ -253,6 +315,10 @@ void run_goroutine(Goroutine* g) noexcept {
   switch_out(g);
   __builtin_unreachable();
 }
+
+void install_panic_handler() noexcept { g_previous_terminate = std::set_terminate(&on_terminate); }
+
+void remove_panic_handler() noexcept { std::set_terminate(g_previous_terminate); }
 
 void goexit0(Machine* m, Goroutine* g) {
   Runtime* rt = g_runtime;
@@ -295,10 +361,12 @@ void enter_blocking(Machine* m, Goroutine* g) noexcept {
   Processor* p = m->p;
   p->blocking_calls.add();
   p->syscalltick.store(p->syscalltick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  g->status.store(GStatus::kSyscall, std::memory_order_relaxed);
   m->blocked.store(true, std::memory_order_relaxed);
   m->oldp = p;
   m->p = nullptr;
+  // Release: a stack walker that loads kSyscall (acquire) sees syscall_regs
+  // and the frames above them.
+  g->status.store(GStatus::kSyscall, std::memory_order_release);
   // Release: sysmon's CAS on status sees everything we did as owner.
   p->status.store(PStatus::kSyscall, std::memory_order_release);
 }
@@ -316,6 +384,7 @@ void exit_blocking(Goroutine* g) noexcept {
     m->p = p;
     m->blocked.store(false, std::memory_order_relaxed);
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    hold_check(g);  // a walker may be reading the frames we return to
     return;
   }
   // Our P was handed off. Any idle P will do.
@@ -327,6 +396,7 @@ void exit_blocking(Goroutine* g) noexcept {
   if (idle != nullptr) {
     acquirep(m, idle);
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    hold_check(g);
     return;
   }
   // None: give the goroutine to the scheduler (global queue) and let this M stop.
@@ -507,6 +577,9 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
   g->file.store(where.file_name(), std::memory_order_relaxed);
   g->function.store(where.function_name(), std::memory_order_relaxed);
   g->line.store(static_cast<std::uint32_t>(where.line()), std::memory_order_relaxed);
+  // The go() call: spawn_reserve is called from go(), inlined into the
+  // caller (dumps symbolize this for "created by", skipping goro's frames).
+  g->spawn_pc.store(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)), std::memory_order_relaxed);
   if (size <= kInlineFnBytes && align <= 16) {
     g->fn = g->fn_buf;
     g->fn_on_heap = false;
@@ -554,7 +627,8 @@ void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
   g->unwind = false;
   g->unwind_throws = 0;
   g->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
-  g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  // Release: a stack walker that loads kRunnable (acquire) sees started.
+  g->status.store(GStatus::kRunnable, std::memory_order_release);
   rt->live.fetch_add(1, std::memory_order_relaxed);
   if (p != nullptr) {
     p->created.add();
@@ -568,12 +642,17 @@ void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
   }
 }
 
-BlockingScope::BlockingScope() noexcept : g_(nullptr) {
+// goro_blocking_enter_body is goro_blocking_enter's C++ half: the
+// assembly has filled scope->regs_ and jumped here.
+extern "C" __attribute__((visibility("hidden"))) void goro_blocking_enter_body(BlockingScope* scope) noexcept {
+  scope->g_ = nullptr;
   Machine* m = this_machine();
   if (m == nullptr) return;
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
   if (g == nullptr || g->status.load(std::memory_order_relaxed) != GStatus::kRunning) return;
-  g_ = g;
+  scope->g_ = g;
+  static_assert(sizeof(scope->regs_) == sizeof(RegisterState));
+  g->syscall_regs = reinterpret_cast<const RegisterState*>(scope->regs_);
   enter_blocking(m, g);
 }
 

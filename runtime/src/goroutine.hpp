@@ -46,6 +46,12 @@ enum class GStatus : std::uint8_t {
   kWaiting = 4,   // parked (_Gwaiting)
 };
 
+struct RegisterState;  // traceback.hpp
+
+// wait_for_walker is the slow path of hold_check (below): g is held by a
+// stack walker; spin until it lets go (traceback.cpp).
+void wait_for_walker(const Goroutine* g) noexcept;
+
 // sleep_timer_fired is the callback of Goroutine::sleep_timer: it readies the sleeper.
 void sleep_timer_fired(void* g, std::int64_t now_ns);
 
@@ -93,6 +99,11 @@ class alignas(64) Goroutine {
   bool started = false;    // has ever been switched in (teardown: unwind vs. drop)
   bool unwind = false;     // teardown asks it to unwind (teardown thread only)
   std::uint8_t unwind_throws = 0;
+  // held is set while a stack walker reads this goroutine's stack; it must
+  // not start running meanwhile (traceback.cpp, "Holding a goroutine
+  // still"). Written by the walker; read by whoever makes it run, through
+  // hold_check.
+  std::atomic<bool> held{false};
   rt::SwitchReason reason = rt::SwitchReason::kPark;  // set by the goroutine before switching out
   // m is the M running the goroutine; written by that M before switching in.
   rt::Machine* m = nullptr;
@@ -120,6 +131,22 @@ class alignas(64) Goroutine {
   // --- memory ---------------------------------------------------------------
   rt::Stack stack;
 
+  // --- where it stands, for tracebacks (traceback.cpp) -------------------------
+  // syscall_regs points at the registers captured on entering blocking()
+  // (in the BlockingScope on the goroutine's own stack); meaningful while
+  // the status is kSyscall. Written by the goroutine before its release
+  // store of kSyscall.
+  const rt::RegisterState* syscall_regs = nullptr;
+  // spawn_pc is the return address of the go() call that created it, which
+  // dumps symbolize for "created by" (Go's gopc). Written at spawn.
+  std::atomic<std::uintptr_t> spawn_pc{0};
+  // job_*: while a worker-pool goroutine runs a job, where the job was
+  // submitted (string literals; set and cleared by the worker, read racily
+  // by dumps).
+  std::atomic<const char*> job_file{nullptr};
+  std::atomic<const char*> job_function{nullptr};
+  std::atomic<std::uint32_t> job_line{0};
+
   // sleep_timer backs sleep_for: one per goroutine, so sleeping allocates nothing.
   RuntimeTimer sleep_timer{&rt::sleep_timer_fired, this};
 
@@ -141,3 +168,18 @@ class alignas(64) Goroutine {
 };
 
 }  // namespace goro
+
+namespace goro::rt {
+
+// hold_check is the M's half of the stack walker's handshake
+// (traceback.cpp): called right after g->status was set to kRunning and
+// before g's own code runs again. A stack walker sets g->held, then fences
+// every thread (membarrier) and loads g->status, so either it sees
+// kRunning and leaves g alone, or we see held here and wait: one load and
+// a branch on the hot path, no fence (the walker supplies it remotely).
+inline void hold_check(const Goroutine* g) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the load stays after the status store
+  if (g->held.load(std::memory_order_acquire)) [[unlikely]] wait_for_walker(g);
+}
+
+}  // namespace goro::rt

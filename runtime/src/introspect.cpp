@@ -15,6 +15,7 @@
 
 #include "external.hpp"
 #include "scheduler.hpp"
+#include "traceback.hpp"
 
 namespace goro::rt {
 namespace {
@@ -44,7 +45,7 @@ GoroutineState state_of(GStatus s) noexcept {
   return GoroutineState::idle;
 }
 
-GoroutineInfo info_of(Runtime* rt, Goroutine* g, std::int64_t now) {
+GoroutineInfo info_of(Goroutine* g, std::int64_t now) {
   GoroutineInfo info;
   info.id = g->id.load(std::memory_order_relaxed);
   info.state = state_of(g->status.load(std::memory_order_acquire));
@@ -62,19 +63,70 @@ GoroutineInfo info_of(Runtime* rt, Goroutine* g, std::int64_t now) {
   if (func != nullptr) info.created_by = func;
   info.parent_id = g->parent_id.load(std::memory_order_relaxed);
   if (const char* name = g->name.load(std::memory_order_relaxed)) info.name = name;
-  (void)rt;
+  if (const char* site = g->job_file.load(std::memory_order_relaxed)) {
+    info.submitted_at = std::string(site) + ":" + std::to_string(g->job_line.load(std::memory_order_relaxed));
+    if (const char* by = g->job_function.load(std::memory_order_relaxed)) info.submitted_by = by;
+  }
   return info;
 }
 
-std::vector<GoroutineInfo> collect(Runtime* rt) {
+// name_creator names the function that created g as the go() call's
+// return address says: with debug information this is the caller's real
+// name (closures named as Go names them); the source location's function
+// name stays as the fallback.
+void name_creator(GoroutineInfo& info, Goroutine* g) {
+  Frame creator;
+  if (info.id != 1 && caller_frame(g->spawn_pc.load(std::memory_order_relaxed), &creator, nullptr)) {
+    info.created_by = creator.function;
+  }
+}
+
+// add_stack fills in what the stack walk found, and the creator's name.
+// False if the goroutine is gone.
+bool add_stack(GoroutineInfo& info, Goroutine* g, const GoroutineStack& walked) {
+  if (walked.view == StackView::kGone) return false;
+  // The state that goes with the stack, not the one read before the walk.
+  info.state = state_of(walked.status);
+  info.wait_reason = info.state == GoroutineState::waiting ? to_string(walked.reason) : "";
+  if (info.state != GoroutineState::waiting) info.waiting_for = std::chrono::nanoseconds(0);
+  switch (walked.view) {
+    case StackView::kGone:
+      return false;
+    case StackView::kWalked:
+    case StackView::kSelf:
+      info.stack = symbolize(walked.trace);
+      info.stack_elided = walked.trace.elided;
+      break;
+    case StackView::kRunning:
+    case StackView::kNeverRan:
+      break;
+  }
+  name_creator(info, g);
+  return true;
+}
+
+std::vector<GoroutineInfo> collect(Runtime* rt, bool with_stacks) {
   std::vector<GoroutineInfo> out;
+  std::vector<GoroutineStack> walk;
   const std::int64_t now = now_ns();
   rt->records.for_each([&](Goroutine* g) {
     if (g->status.load(std::memory_order_acquire) == GStatus::kDead) return;
-    out.push_back(info_of(rt, g, now));
+    out.push_back(info_of(g, now));
+    walk.push_back(GoroutineStack{g, out.back().id, StackView::kGone, {}});
   });
-  std::sort(out.begin(), out.end(), [](const GoroutineInfo& a, const GoroutineInfo& b) { return a.id < b.id; });
-  return out;
+  if (!with_stacks) {
+    std::sort(out.begin(), out.end(), [](const GoroutineInfo& a, const GoroutineInfo& b) { return a.id < b.id; });
+    return out;
+  }
+  // Outside the record lock: walking takes a while and must not hold up go().
+  tracebacks_of(walk);
+  std::vector<GoroutineInfo> live;
+  live.reserve(out.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (add_stack(out[i], walk[i].g, walk[i])) live.push_back(std::move(out[i]));
+  }
+  std::sort(live.begin(), live.end(), [](const GoroutineInfo& a, const GoroutineInfo& b) { return a.id < b.id; });
+  return live;
 }
 
 // header writes Go's "goroutine 7 [chan receive, 3 minutes]:".
@@ -90,11 +142,41 @@ void write_header(std::ostream& out, const GoroutineInfo& g) {
   out << "]:\n";
 }
 
+// write_frames writes a stack as Go does: the function, then a tab, the
+// file:line of the call and, for the function the address belongs to
+// (not an inlined one), its offset from the function's entry.
+void write_frames(std::ostream& out, const std::vector<Frame>& stack, bool elided) {
+  const std::vector<std::uintptr_t> offsets = function_offsets(stack);
+  for (std::size_t i = 0; i < stack.size(); ++i) {
+    const Frame& f = stack[i];
+    out << f.function << "\n\t";
+    if (f.file.empty()) {
+      out << "?:0";
+    } else {
+      out << f.file << ":" << f.line;
+    }
+    if (offsets[i] != 0) {
+      char buf[24];
+      std::snprintf(buf, sizeof buf, " +0x%zx", static_cast<std::size_t>(offsets[i]));
+      out << buf;
+    }
+    out << "\n";
+  }
+  if (elided) out << "...additional frames elided...\n";
+}
+
 void write_one(std::ostream& out, const GoroutineInfo& g) {
   write_header(out, g);
   if (!g.name.empty()) out << "name: " << g.name << "\n";
+  if (g.stack.empty() && g.state == GoroutineState::running) {
+    out << "\tgoroutine running on other thread; stack unavailable\n";
+  }
+  write_frames(out, g.stack, g.stack_elided);
+  if (!g.submitted_at.empty()) {
+    out << "job submitted by " << (g.submitted_by.empty() ? "?" : g.submitted_by) << "\n\t" << g.submitted_at << "\n";
+  }
   if (g.id == 1) {
-    out << "goro::run(main)\n";
+    if (g.stack.empty()) out << "goro::run(main)\n";
   } else if (!g.created_at.empty()) {
     out << "created by " << (g.created_by.empty() ? "?" : g.created_by) << " in goroutine " << g.parent_id
         << "\n\t" << g.created_at << "\n";
@@ -108,13 +190,48 @@ std::string status_word(const GoroutineInfo& g) {
 
 }  // namespace
 
-std::vector<GoroutineInfo> goroutines_of(Runtime* rt) { return collect(rt); }
+std::vector<StackGroup> group_goroutines(const std::vector<GoroutineInfo>& all) {
+  using Key = std::tuple<std::string, std::string, std::vector<std::tuple<std::string, std::string, int>>>;
+  std::map<Key, std::size_t> index;
+  std::vector<StackGroup> groups;
+  for (const GoroutineInfo& g : all) {
+    Key key{status_word(g), g.id == 1 ? "goro::run(main)" : g.created_at, {}};
+    for (const Frame& f : g.stack) std::get<2>(key).emplace_back(f.function, f.file, f.line);
+    auto [it, fresh] = index.emplace(std::move(key), groups.size());
+    if (fresh) {
+      StackGroup group;
+      group.what = std::get<0>(it->first);
+      group.created_at = std::get<1>(it->first);
+      group.stack = g.stack;
+      group.elided = g.stack_elided;
+      groups.push_back(std::move(group));
+    }
+    StackGroup& group = groups[it->second];
+    ++group.count;
+    group.ids.push_back(g.id);
+  }
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const StackGroup& a, const StackGroup& b) { return a.count > b.count; });
+  return groups;
+}
+
+namespace {
+
+}  // namespace
+
+std::vector<GoroutineInfo> goroutines_of(Runtime* rt) { return collect(rt, true); }
+
+GoroutineInfo goroutine_info(Goroutine* g) {
+  GoroutineInfo info = info_of(g, now_ns());
+  name_creator(info, g);
+  return info;
+}
 
 void dump_all_goroutines_to_stderr(Goroutine* skip, int max) noexcept {
   try {
     Runtime* rt = g_runtime;
     if (rt == nullptr) return;
-    std::vector<GoroutineInfo> all = collect(rt);
+    std::vector<GoroutineInfo> all = collect(rt, true);
     std::ostringstream out;
     int shown = 0;
     const std::uint64_t skip_id = skip != nullptr ? skip->id.load(std::memory_order_relaxed) : 0;
@@ -168,7 +285,7 @@ void schedtrace(Runtime* rt, bool detailed) {
             << " blocked=" << (m->blocked.load(std::memory_order_relaxed) ? "true" : "false") << " lockedg=-1\n";
       }
     }
-    for (const GoroutineInfo& g : collect(rt)) {
+    for (const GoroutineInfo& g : collect(rt, false)) {
       int status = 0;
       switch (g.state) {
         case GoroutineState::runnable: status = 1; break;
@@ -237,7 +354,13 @@ void dump_goroutine(std::ostream& out, const GoroutineInfo& g) { write_one(out, 
 
 std::vector<GoroutineInfo> goroutines() {
   std::vector<GoroutineInfo> out;
-  with_runtime([&](Runtime* rt) { out = collect(rt); });
+  with_runtime([&](Runtime* rt) { out = collect(rt, true); });
+  return out;
+}
+
+std::vector<GoroutineInfo> goroutines(bool with_stacks) {
+  std::vector<GoroutineInfo> out;
+  with_runtime([&](Runtime* rt) { out = collect(rt, with_stacks); });
   return out;
 }
 
@@ -252,15 +375,16 @@ void dump_goroutines(std::ostream& out, bool grouped) {
     }
     return;
   }
-  // pprof debug=1 style: one line per (state or wait reason, creation site).
-  std::map<std::tuple<std::string, std::string>, std::int64_t> groups;
-  for (const GoroutineInfo& g : all) ++groups[{status_word(g), g.id == 1 ? "goro::run(main)" : g.created_at}];
-  std::vector<std::pair<std::int64_t, std::tuple<std::string, std::string>>> sorted;
-  for (const auto& [key, n] : groups) sorted.emplace_back(n, key);
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  // pprof debug=1 style: one entry per wait reason (or state), creation
+  // site and stack, biggest first.
   out << "goroutine profile: total " << all.size() << "\n";
-  for (const auto& [n, key] : sorted) {
-    out << n << " @ " << std::get<0>(key) << ", created at " << std::get<1>(key) << "\n";
+  for (const StackGroup& group : group_goroutines(all)) {
+    out << group.count << " @ " << group.what << ", created at " << group.created_at << "\n";
+    for (const Frame& f : group.stack) {
+      out << f.function << "\n\t" << (f.file.empty() ? "?" : f.file) << ":" << f.line << "\n";
+    }
+    if (group.elided) out << "...additional frames elided...\n";
+    out << "\n";
   }
 }
 

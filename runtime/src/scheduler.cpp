@@ -65,6 +65,7 @@
 #include "external.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
+#include "traceback.hpp"
 
 namespace goro::rt {
 
@@ -356,7 +357,7 @@ int foreign_threads(Runtime* rt) {
     std::fclose(f);
   }
   if (total < 0) return 1;  // cannot tell: assume someone else is there
-  int own = rt->runtime_threads.load(std::memory_order_relaxed) + introspect_server_threads();
+  int own = rt->runtime_threads.load(std::memory_order_relaxed) + introspect_server_threads() + traceback_threads();
   {
     LockGuard l(rt->lock);
     for (const auto& m : rt->allm) own += !m->exited.load(std::memory_order_relaxed);
@@ -869,13 +870,15 @@ bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
       // After a successful unlock g may already be running elsewhere: hands off.
       return unlock != nullptr && !unlock(g, g->park_arg);
     }
+    // kRunnable is stored with release, as kWaiting is: a stack walker
+    // that loads it (acquire) sees the saved context.
     case SwitchReason::kYield:
-      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      g->status.store(GStatus::kRunnable, std::memory_order_release);
       runq_put(m->p, g, false);
       return false;
     case SwitchReason::kPreempt:
       // Go puts preempted goroutines on the global queue, so any P may pick them up.
-      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      g->status.store(GStatus::kRunnable, std::memory_order_release);
       global_runq_put(g);
       return false;
     case SwitchReason::kExit:
@@ -888,7 +891,7 @@ bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
       // its last look at the global queue, and nobody else would wake up
       // for g. With a P this M runs g itself; without one it stops in
       // find_runnable.
-      g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+      g->status.store(GStatus::kRunnable, std::memory_order_release);
       {
         Runtime* rt = g_runtime;
         Processor* np = nullptr;
@@ -909,7 +912,7 @@ void finish_switch_out_direct(Machine* m, Goroutine* g) noexcept {
   if (finish_switch_out(m, g)) {
     // A cancelled park: g resumes as soon as the goroutine we switched to
     // gives up the P.
-    g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+    g->status.store(GStatus::kRunnable, std::memory_order_release);
     if (runq_put(m->p, g, /*next=*/true)) wakep();
   }
 }
@@ -919,9 +922,12 @@ void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) n
   if (!inherit_time) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->switches.add();
   g->m = m;
-  g->started = true;
   detail::t_preempt.store(false, std::memory_order_relaxed);  // m's own flag: this is m's thread
   g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  hold_check(g);  // a stack walker may be reading g's stack: wait for it
+  // After the hold check: a walker that sees kRunnable must not see
+  // started set for a goroutine whose first context is being built.
+  g->started = true;
   // Release: sysmon and dumps that load curg (acquire) see the record
   // fully built.
   m->curg.store(g, std::memory_order_release);
@@ -937,6 +943,7 @@ void execute(Machine* m, Goroutine* g, bool inherit_time) {
     // Park cancelled: resume at once, keeping the time slice.
     g = out;
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    hold_check(g);
     m->curg.store(g, std::memory_order_release);
   }
 }
@@ -1059,6 +1066,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   set_current_machine(m0);
   machine_context_init(m0);
   install_signal_handlers();
+  install_panic_handler();
   machine_signal_init(m0);
   {
     LockGuard l(rt->lock);
@@ -1134,6 +1142,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   unwind_all(rt, m0);
 
   machine_signal_fini(m0);
+  remove_panic_handler();
   remove_signal_handlers();
   machine_context_fini(m0);
   set_current_machine(nullptr);

@@ -181,6 +181,33 @@ void handle_sigquit(Runtime* rt);
 void dump_all_goroutines_to_stderr(Goroutine* skip, int max) noexcept;
 // goroutines_of lists rt's live goroutines (goroutines() for a known runtime).
 std::vector<GoroutineInfo> goroutines_of(Runtime* rt);
+// StackGroup is goroutines that stand at the same place: same wait reason
+// (or state), creation site and stack (dump --group, the pprof profile).
+struct StackGroup {
+  std::string what;        // wait reason or state
+  std::string created_at;
+  std::vector<Frame> stack;
+  bool elided = false;
+  std::int64_t count = 0;
+  std::vector<std::uint64_t> ids;
+};
+// group_goroutines groups `all`, biggest group first.
+std::vector<StackGroup> group_goroutines(const std::vector<GoroutineInfo>& all);
+
+// --- pprof.cpp -----------------------------------------------------------
+// goroutine_profile encodes `all` as pprof's goroutine profile (gzipped
+// profile.proto): what write_goroutine_profile writes.
+std::string goroutine_profile(const std::vector<GoroutineInfo>& all);
+
+// goroutine_info describes g as goroutines() would, without its stack.
+GoroutineInfo goroutine_info(Goroutine* g);
+
+// --- goroutine.cpp -------------------------------------------------------
+// install_panic_handler / remove_panic_handler bracket a run: while it is
+// active, an exception no goroutine frame catches is reported as a panic
+// with the stack of the throw (goroutine.cpp, on_terminate).
+void install_panic_handler() noexcept;
+void remove_panic_handler() noexcept;
 
 // --- signals.cpp ---------------------------------------------------------
 // g_sigquit_pending: a SIGQUIT arrived; sysmon writes the dump.

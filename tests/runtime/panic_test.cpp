@@ -23,7 +23,7 @@ void run_and_wait_forever(void (*body)()) {
 
 TEST_F(PanicTest, AnExceptionEscapingAGoroutinePrintsPanicAndAborts) {
   EXPECT_DEATH(run_and_wait_forever([] { throw std::runtime_error("boom"); }),
-               "panic: boom\n\ngoroutine [0-9]+ \\[running\\]:\ncreated by .* in goroutine 1\n\t.*panic_test.cpp:[0-9]+");
+               "panic: boom\n\ngoroutine [0-9]+ \\[running\\]:\n(.|\n)*\ncreated by .* in goroutine 1\n\t.*panic_test.cpp:[0-9]+");
 }
 
 TEST_F(PanicTest, APanicOfTheRuntimeUsesGosText) {

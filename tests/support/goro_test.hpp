@@ -97,7 +97,7 @@ class RuntimeTest : public ::testing::TestWithParam<int> {
 // it parked with, and is not counted).
 inline int waiting_on(const std::string& reason) {
   int n = 0;
-  for (const auto& g : goro::goroutines()) {
+  for (const auto& g : goro::goroutines(/*with_stacks=*/false)) {
     n += g.state == goro::GoroutineState::waiting && g.wait_reason == reason ? 1 : 0;
   }
   return n;

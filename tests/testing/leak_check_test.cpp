@@ -115,6 +115,42 @@ TEST_P(LeakCheckTest, ReportsAGoroutineBlockedOnAChannel) {
   });
 }
 
+// The failure points at the check's declaration, not at testing.hpp, and
+// the report says where the leaked goroutine is blocked: its stack.
+TEST_P(LeakCheckTest, TheFailureIsReportedWhereTheCheckWasDeclaredWithTheStack) {
+  run([] {
+    Chan<int> never(0);
+    Chan<std::uint64_t> ids(1);
+    // Not make_unique: the location is captured where the constructor's
+    // default argument is evaluated, which would be inside make_unique.
+    const int check_line = __LINE__ + 1;
+    std::unique_ptr<LeakCheck> check(new LeakCheck(kLeakGrace));
+    goro::go([never, ids] { ids.send(goro::goroutine_id()); (void)never.recv(); });
+    const std::uint64_t id = *ids.recv();
+    ASSERT_TRUE(wait_until([&] { return status_of(id) == "chan receive"; }));
+    ::testing::TestPartResultArray results;
+    {
+      ::testing::ScopedFakeTestPartResultReporter reporter(
+          ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS, &results);
+      check.reset();
+    }
+    ASSERT_EQ(results.size(), 1);
+    const ::testing::TestPartResult& r = results.GetTestPartResult(0);
+    ASSERT_NE(r.file_name(), nullptr);
+    EXPECT_TRUE(contains(r.file_name(), "leak_check_test.cpp")) << r.file_name();
+    EXPECT_EQ(r.line_number(), check_line);
+    // The goroutine's entry carries frames between its header and "created by".
+    const std::string message = r.message();
+    const std::size_t header = message.find("goroutine " + std::to_string(id) + " [chan receive]:\n");
+    ASSERT_NE(header, std::string::npos) << message;
+    const std::size_t created = message.find("created by ", header);
+    ASSERT_NE(created, std::string::npos) << message;
+    const std::string frames = message.substr(header, created - header);
+    EXPECT_NE(frames.find("\n\t"), std::string::npos) << "no stack in the report:\n" << message;
+    never.close();
+  });
+}
+
 TEST_P(LeakCheckTest, ReportsEveryLeakedGoroutineAndNotTheOthers) {
   run([] {
     Chan<int> never(0);

@@ -17,6 +17,15 @@
 #include "goro/goro.hpp"
 #include "goro/testing.hpp"
 
+// blocked_receiving is where the leaked goroutines wait: the report must
+// show it, and the line of the receive (this binary is built with -g).
+constexpr int kBlockedLine = __LINE__ + 3;
+__attribute__((noinline)) void blocked_receiving(goro::Chan<int> never) {
+  asm volatile("");
+  const int v = never.recv().value_or(0);
+  asm volatile("" ::"r"(v));
+}
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -32,9 +41,12 @@ TEST(Listener, LeakyTestLeavesAReceiverBlocked) {
   goro::Chan<int> never(0);
   goro::Chan<std::uint64_t> ids(1);
   const int line = __LINE__ + 1;
-  goro::go([never, ids] { ids.send(goro::goroutine_id()); (void)never.recv(); });
-  std::printf("leak: goroutine %llu at leak_listener_test.cpp:%d\n", static_cast<unsigned long long>(*ids.recv()),
-              line);
+  goro::go([never, ids] {
+    ids.send(goro::goroutine_id());
+    blocked_receiving(never);
+  });
+  std::printf("leak: goroutine %llu at leak_listener_test.cpp:%d blocked at leak_listener_test.cpp:%d\n",
+              static_cast<unsigned long long>(*ids.recv()), line, kBlockedLine);
 }
 #endif
 
@@ -67,9 +79,12 @@ TEST(Listener, LeakyTestLeavesAReceiverBlocked) {
     goro::Chan<int> never(0);
     goro::Chan<std::uint64_t> ids(1);
     const int line = __LINE__ + 1;
-    goro::go([never, ids] { ids.send(goro::goroutine_id()); (void)never.recv(); });
-    std::printf("leak: goroutine %llu at leak_listener_test.cpp:%d\n",
-                static_cast<unsigned long long>(*ids.recv()), line);
+    goro::go([never, ids] {
+      ids.send(goro::goroutine_id());
+      blocked_receiving(never);
+    });
+    std::printf("leak: goroutine %llu at leak_listener_test.cpp:%d blocked at leak_listener_test.cpp:%d\n",
+                static_cast<unsigned long long>(*ids.recv()), line, kBlockedLine);
     // Let it park, so the report says what it waits for.
     while (goro::goroutines().size() > 1 && goro::goroutines().back().state != goro::GoroutineState::waiting) {
       goro::yield();

@@ -47,6 +47,16 @@ enum class GoroutineState : std::uint8_t { idle, runnable, running, waiting, blo
 // blocking(), in Go's word), ...
 const char* to_string(GoroutineState state) noexcept;
 
+// Frame is one call frame of a goroutine's stack, innermost first. An
+// inlined call is a frame of its own, as in Go's tracebacks.
+struct Frame {
+  std::string function;     // demangled: "Server::drain(goro::Chan<Job>&)"; closures as Go names them,
+                            // "main::{lambda#1}"; "?" when the binary has no symbol for it
+  std::string file;         // source file ("" when the binary has no debug information)
+  int line = 0;             // the line of the call (0 when unknown)
+  std::uintptr_t pc = 0;    // the return address (or resume address) in this process
+};
+
 // GoroutineInfo describes one live goroutine.
 struct GoroutineInfo {
   std::uint64_t id = 0;
@@ -57,15 +67,41 @@ struct GoroutineInfo {
   std::string created_by;   // the function that called go()
   std::uint64_t parent_id = 0;
   std::string name;
+  // stack is where the goroutine stands: for a parked, runnable or
+  // blocking() goroutine its call stack at that point, innermost first,
+  // goro's own frames left out (GOROTRACEBACK=system keeps them). Empty
+  // for a goroutine running on another thread at that instant, or one that
+  // has never run. At most 100 physical frames (stack_elided: more followed).
+  std::vector<Frame> stack;
+  bool stack_elided = false;
+  // submitted_at is, for a worker-pool goroutine running a job, where that
+  // job was submitted ("file.cpp:42"), and submitted_by the function
+  // that submitted it; empty otherwise.
+  std::string submitted_at;
+  std::string submitted_by;
 };
 
-// goroutines lists the live goroutines (a racy snapshot, as Go's is).
+// goroutines lists the live goroutines (a racy snapshot, as Go's is), with
+// their stacks. Walking the stacks holds each goroutine still for a moment
+// (it never stops the world); a process with a million goroutines takes
+// seconds.
 std::vector<GoroutineInfo> goroutines();
+// goroutines(false) skips the stacks: the cheap listing for code that needs
+// ids and states only (a leak check's snapshot). goroutines(true) is goroutines().
+std::vector<GoroutineInfo> goroutines(bool with_stacks);
 
-// dump_goroutines writes a Go-style dump ("goroutine 7 [chan receive, 2 minutes]:").
-// grouped = true prints one entry per (state, wait reason, creation site)
-// with a count, like pprof's debug=1.
+// dump_goroutines writes a Go-style dump: for each goroutine its header
+// ("goroutine 7 [chan receive, 2 minutes]:"), its stack (a function line,
+// then a tab-indented "file:line +0x4c") and "created by F in goroutine N".
+// grouped = true prints one entry per wait reason (or state) and identical
+// stack, with a count, like pprof's debug=1: "100000 @ chan receive".
 void dump_goroutines(std::ostream& out, bool grouped = false);
+
+// write_goroutine_profile writes the goroutine profile in pprof's format
+// (profile.proto, gzipped), as Go's /debug/pprof/goroutine does: one
+// sample per distinct stack with the number of goroutines standing there,
+// labelled with their wait reason; `go tool pprof` reads it.
+void write_goroutine_profile(std::ostream& out);
 
 // dump_goroutine writes one goroutine as dump_goroutines does (for reports
 // that list a selection, such as goro::testing::LeakCheck's).

@@ -70,16 +70,25 @@ void spawn_cancel(Goroutine* g) noexcept;
 
 int run_main(InvokeFn main, void* arg, const Options& options);
 
+class BlockingScope;
+// goro_blocking_enter records the caller's registers in scope->regs_ (so
+// dumps can show the stack of a goroutine inside blocking()) and enters the
+// blocking state. x86-64 assembly in the runtime.
+extern "C" void goro_blocking_enter(BlockingScope* scope) noexcept;
+
 // BlockingScope brackets a blocking call: Go's entersyscall/exitsyscall.
 class BlockingScope {
  public:
-  BlockingScope() noexcept;
+  // Always inlined, so the registers captured describe the frame that
+  // holds the scope, which stays put for the whole blocking call.
+  [[gnu::always_inline]] inline BlockingScope() noexcept { goro_blocking_enter(this); }
   ~BlockingScope();
   BlockingScope(const BlockingScope&) = delete;
   BlockingScope& operator=(const BlockingScope&) = delete;
 
- private:
-  Goroutine* g_;  // null on a plain thread: nothing to do
+  // Written by goro_blocking_enter (the layout is the assembly's).
+  Goroutine* g_ = nullptr;        // null on a plain thread: nothing to do
+  std::uintptr_t regs_[8] = {};   // resume address, stack pointer, callee-saved registers
 };
 
 }  // namespace detail
