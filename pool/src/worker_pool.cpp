@@ -172,7 +172,10 @@ class PoolCore {
       if (stop_now_.load(std::memory_order_acquire)) {
         job->cancel(&counters_.jobs);
       } else {
+        // Dumps show the job's submit() call site for this goroutine meanwhile.
+        set_job_site(job->site());
         job->run(&counters_.jobs);
+        set_job_site(JobSite{});
       }
     }
   }
@@ -252,8 +255,16 @@ WorkerPool::WorkerPool(std::size_t workers, std::size_t queue_capacity) {
 
 WorkerPool::~WorkerPool() { core_->shutdown(false); }
 
-void WorkerPool::submit_job(detail::JobRef job) { core_->submit(std::move(job)); }
-bool WorkerPool::try_submit_job(detail::JobRef job) { return core_->try_submit(std::move(job)); }
+// Both record their return address (in the submit() the caller inlined)
+// as the job's submitting code, which dumps symbolize.
+void WorkerPool::submit_job(detail::JobRef job) {
+  job.set_submit_pc(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  core_->submit(std::move(job));
+}
+bool WorkerPool::try_submit_job(detail::JobRef job) {
+  job.set_submit_pc(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  return core_->try_submit(std::move(job));
+}
 void WorkerPool::shutdown() { core_->shutdown(false); }
 void WorkerPool::shutdown_now() { core_->shutdown(true); }
 PoolStats WorkerPool::stats() const noexcept { return core_->stats(); }

@@ -577,6 +577,7 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
   g->file.store(where.file_name(), std::memory_order_relaxed);
   g->function.store(where.function_name(), std::memory_order_relaxed);
   g->line.store(static_cast<std::uint32_t>(where.line()), std::memory_order_relaxed);
+  g->job_file.store(nullptr, std::memory_order_relaxed);
   // The go() call: spawn_reserve is called from go(), inlined into the
   // caller (dumps symbolize this for "created by", skipping goro's frames).
   g->spawn_pc.store(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)), std::memory_order_relaxed);
@@ -668,6 +669,23 @@ std::uint64_t goroutine_id() noexcept {
   Goroutine* g = m->curg.load(std::memory_order_relaxed);
   return g != nullptr ? g->id.load(std::memory_order_relaxed) : 0;
 }
+
+namespace detail {
+
+void set_job_site(const JobSite& site) noexcept {
+  Machine* m = this_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g == nullptr) return;
+  // Dumps read these racily; the file pointer last on the way in and first
+  // on the way out, so a reader that sees it sees the rest (or a mix of
+  // two sites at worst, never a dangling pointer: they are literals).
+  g->job_function.store(site.function, std::memory_order_relaxed);
+  g->job_line.store(site.line, std::memory_order_relaxed);
+  g->job_pc.store(site.pc, std::memory_order_relaxed);
+  g->job_file.store(site.file, std::memory_order_release);
+}
+
+}  // namespace detail
 
 void set_goroutine_name(const char* name) noexcept {
   Machine* m = this_machine();

@@ -146,6 +146,7 @@ class alignas(64) Goroutine {
   std::atomic<const char*> job_file{nullptr};
   std::atomic<const char*> job_function{nullptr};
   std::atomic<std::uint32_t> job_line{0};
+  std::atomic<std::uintptr_t> job_pc{0};
 
   // sleep_timer backs sleep_for: one per goroutine, so sleeping allocates nothing.
   RuntimeTimer sleep_timer{&rt::sleep_timer_fired, this};

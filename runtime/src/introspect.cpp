@@ -63,7 +63,7 @@ GoroutineInfo info_of(Goroutine* g, std::int64_t now) {
   if (func != nullptr) info.created_by = func;
   info.parent_id = g->parent_id.load(std::memory_order_relaxed);
   if (const char* name = g->name.load(std::memory_order_relaxed)) info.name = name;
-  if (const char* site = g->job_file.load(std::memory_order_relaxed)) {
+  if (const char* site = g->job_file.load(std::memory_order_acquire)) {
     info.submitted_at = std::string(site) + ":" + std::to_string(g->job_line.load(std::memory_order_relaxed));
     if (const char* by = g->job_function.load(std::memory_order_relaxed)) info.submitted_by = by;
   }
@@ -78,6 +78,9 @@ void name_creator(GoroutineInfo& info, Goroutine* g) {
   Frame creator;
   if (info.id != 1 && caller_frame(g->spawn_pc.load(std::memory_order_relaxed), &creator, nullptr)) {
     info.created_by = creator.function;
+  }
+  if (!info.submitted_at.empty() && caller_frame(g->job_pc.load(std::memory_order_relaxed), &creator, nullptr)) {
+    info.submitted_by = creator.function;
   }
 }
 

@@ -151,6 +151,15 @@ std::string command_line() {
   return sanitize(all);
 }
 
+// write_frames writes a stack as the "stacks" and "stack groups" answers
+// carry it: one line a frame, "\t<pc hex>\t<line>\t<file>\t<function>".
+void write_frames(std::ostream& out, const std::vector<Frame>& stack) {
+  for (const Frame& f : stack) {
+    out << "\t" << std::hex << f.pc << std::dec << "\t" << f.line << "\t" << sanitize(f.file) << "\t"
+        << sanitize(f.function) << "\n";
+  }
+}
+
 std::string answer(const std::string& request) {
   std::ostringstream out;
   if (request == "info") {
@@ -188,16 +197,33 @@ std::string answer(const std::string& request) {
         << "stack_bytes_reserved " << s.stack_bytes_reserved << "\n"
         << "guarded_stacks " << s.guarded_stacks << "\n"
         << "uptime_ms " << s.uptime_ms << "\n";
-  } else if (request == "goroutines") {
-    for (const GoroutineInfo& g : goroutines()) {
+  } else if (request == "goroutines" || request == "stacks") {
+    const bool stacks = request == "stacks";
+    for (const GoroutineInfo& g : goroutines(stacks)) {
       out << g.id << "\t" << to_string(g.state) << "\t" << sanitize(g.wait_reason) << "\t" << g.waiting_for.count()
           << "\t" << sanitize(g.created_at) << "\t" << sanitize(g.created_by) << "\t" << g.parent_id << "\t"
-          << sanitize(g.name) << "\n";
+          << sanitize(g.name);
+      if (stacks) {
+        out << "\t" << sanitize(g.submitted_at) << "\t" << sanitize(g.submitted_by) << "\t" << (g.stack_elided ? 1 : 0);
+      }
+      out << "\n";
+      write_frames(out, g.stack);
+    }
+  } else if (request == "stack groups") {
+    const std::vector<GoroutineInfo> all = goroutines();
+    for (const StackGroup& group : group_goroutines(all)) {
+      out << "G\t" << group.count << "\t" << sanitize(group.what) << "\t" << sanitize(group.created_at) << "\t"
+          << (group.elided ? 1 : 0) << "\t";
+      for (std::size_t i = 0; i < group.ids.size(); ++i) out << (i ? " " : "") << group.ids[i];
+      out << "\n";
+      write_frames(out, group.stack);
     }
   } else if (request == "dump") {
     dump_goroutines(out, false);
   } else if (request == "dump group") {
     dump_goroutines(out, true);
+  } else if (request == "pprof") {
+    write_goroutine_profile(out);
   } else {
     out << "error unknown request '" << sanitize(request) << "'\n";
   }

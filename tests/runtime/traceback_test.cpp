@@ -83,6 +83,13 @@ __attribute__((noinline)) void spawns_parker(goro::Chan<int> ch, std::atomic<std
   g_sink = g_sink + 1;
 }
 
+constexpr int kJobLine = __LINE__ + 3;
+__attribute__((noinline)) int job_waits(goro::Chan<int> ch) {
+  asm volatile("");
+  const int v = ch.recv().value_or(0);
+  return v + g_sink;
+}
+
 }  // namespace tb
 
 namespace {
@@ -492,6 +499,37 @@ TEST_P(TracebackTest, TheProfileIsReadByGosPprof) {
     EXPECT_NE(top.find("tb::park_in_named_function"), std::string::npos) << top;
     ::unlink(path);
     ch.close();
+  });
+}
+
+// A worker-pool goroutine running a job shows the job's frames and where
+// the job was submitted, not only the pool's start_worker.
+TEST_P(TracebackTest, APoolJobShowsItsFramesAndWhereItWasSubmitted) {
+  run([] {
+    goro::WorkerPool pool(1);
+    goro::Chan<int> ch(0);
+    const int submit_line = __LINE__ + 1;
+    goro::Future<int> result = pool.submit([ch] { return tb::job_waits(ch) + 1; });
+    const std::string site = "traceback_test.cpp:" + std::to_string(submit_line);
+    goro::GoroutineInfo worker;
+    ASSERT_TRUE(goro_test::wait_until([&] {
+      for (const goro::GoroutineInfo& g : goro::goroutines()) {
+        if (g.state == goro::GoroutineState::waiting && ends_with(g.submitted_at, site)) {
+          worker = g;
+          return true;
+        }
+      }
+      return false;
+    }));
+    ASSERT_FALSE(worker.stack.empty()) << describe(worker);
+    EXPECT_EQ(worker.stack[0].function, "tb::job_waits(goro::Chan<int>)") << describe(worker);
+    EXPECT_EQ(worker.stack[0].line, tb::kJobLine) << describe(worker);
+    EXPECT_NE(worker.submitted_by.find("TestBody"), std::string::npos) << describe(worker);
+    const std::string text = describe(worker);
+    EXPECT_NE(text.find("\njob submitted by " + worker.submitted_by + "\n\t"), std::string::npos) << text;
+    ch.send(41);
+    EXPECT_EQ(result.get(), 42);
+    pool.shutdown();
   });
 }
 

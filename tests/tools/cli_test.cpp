@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "goro/detail/introspect_wire.hpp"
 
@@ -31,15 +32,21 @@ const std::string kGoro = GORO_CLI_PATH;
 const std::string kChild = GORO_CHILD_PATH;
 const std::string kChildSource = GORO_CHILD_SOURCE;
 
-// parked_line is the line of the go() call marked PARKED_LINE in the child.
-int parked_line() {
+// marked_line is the line of the child's source marked "// <marker>".
+int marked_line(const std::string& marker) {
   std::ifstream in(kChildSource);
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find("// PARKED_LINE") != std::string::npos) return n;
+    if (line.find("// " + marker) != std::string::npos) return n;
   }
   return -1;
 }
+
+// parked_line is the line of the go() call marked PARKED_LINE in the child.
+int parked_line() { return marked_line("PARKED_LINE"); }
+
+// blocked_line is where those goroutines wait (park_forever's receive).
+int blocked_line() { return marked_line("BLOCKED_LINE"); }
 
 struct Result {
   int status = -1;  // exit status
@@ -207,6 +214,74 @@ TEST_F(CliTest, DumpJsonUsesGoroutineInfoFieldNames) {
   for (const char* f : {"\"state\":", "\"waiting_for_ns\":", "\"created_by\":", "\"parent_id\":"}) {
     EXPECT_NE(r.out.find(f), std::string::npos) << f;
   }
+}
+
+TEST_F(CliTest, DumpShowsWhereEachGoroutineWaits) {
+  const Result r = sh(kGoro + " dump " + pid_str(child_->pid()));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string frame = "[chan receive]:\npark_forever(goro::Chan<int>)\n\t" + kChildSource + ":" +
+                            std::to_string(blocked_line()) + " +0x";
+  EXPECT_NE(r.out.find(frame), std::string::npos) << r.out.substr(0, 2000);
+}
+
+TEST_F(CliTest, DumpJsonCarriesEachFrameAsAnObject) {
+  const Result r = sh(kGoro + " dump " + pid_str(child_->pid()) + " --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  int parked = 0;
+  for (const auto& g : doc.at("goroutines")) {
+    if (g.at("created_at") != kChildSource + ":" + std::to_string(parked_line()) || g.at("stack").empty()) continue;
+    const auto& top = g.at("stack").at(0);
+    EXPECT_EQ(top.at("function"), "park_forever(goro::Chan<int>)") << g.dump();
+    EXPECT_EQ(top.at("file"), kChildSource);
+    EXPECT_EQ(top.at("line"), blocked_line());
+    EXPECT_GT(top.at("pc").get<unsigned long long>(), 0u);
+    ++parked;
+  }
+  EXPECT_GT(parked, 0) << r.out.substr(0, 2000);
+}
+
+TEST_F(CliTest, DumpGroupJsonGroupsByStack) {
+  const Result r = sh(kGoro + " dump " + pid_str(child_->pid()) + " --group --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc.at("total"), 106) << r.out;
+  bool found = false;
+  for (const auto& group : doc.at("groups")) {
+    if (group.at("wait_reason_or_state") != "chan receive" || group.at("stack").empty() ||
+        group.at("stack").at(0).at("function") != "park_forever(goro::Chan<int>)") {
+      continue;
+    }
+    found = true;
+    EXPECT_EQ(group.at("ids").size(), group.at("count").get<std::size_t>());
+  }
+  EXPECT_TRUE(found) << r.out.substr(0, 2000);
+}
+
+TEST_F(CliTest, PprofWritesAProfileGoToolPprofReads) {
+  char path[] = "/tmp/goro-cli-pprof-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  const Result r = sh(kGoro + " pprof " + pid_str(child_->pid()) + " -o " + path);
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream in(path, std::ios::binary);
+  const std::string head((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GE(head.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(head[0]), 0x1f) << "not gzip";
+  EXPECT_EQ(static_cast<unsigned char>(head[1]), 0x8b) << "not gzip";
+  // An independent reader: protoc decodes the raw protobuf.
+  if (sh("command -v protoc").status == 0) {
+    const Result raw = sh(std::string("gzip -dc ") + path + " | protoc --decode_raw");
+    EXPECT_EQ(raw.status, 0) << raw.out;
+    EXPECT_NE(raw.out.find("park_forever(goro::Chan<int>)"), std::string::npos) << raw.out.substr(0, 2000);
+  }
+  if (sh("go version").status == 0) {
+    const Result top = sh(std::string("go tool pprof -top ") + path);
+    EXPECT_EQ(top.status, 0) << top.out;
+    EXPECT_NE(top.out.find("park_forever"), std::string::npos) << top.out;
+  }
+  ::unlink(path);
 }
 
 TEST_F(CliTest, TopShowsTheSummaryByWaitReason) {

@@ -12,12 +12,20 @@
 
 #include "goro/goro.hpp"
 
+// park_forever is where the 100 parked goroutines wait: their stacks in
+// the dumps start here, at the line marked BLOCKED_LINE.
+__attribute__((noinline)) void park_forever(goro::Chan<int> never) {
+  asm volatile("");
+  const int v = never.recv().value_or(0);  // BLOCKED_LINE
+  asm volatile("" ::"r"(v));
+}
+
 int main() {
   return goro::run([] {
     goro::Chan<int> never(0);
     goro::Chan<goro::Unit> quit(0);
     for (int i = 0; i < 100; ++i) {
-      goro::go([never] { never.recv(); });  // PARKED_LINE
+      goro::go([never] { park_forever(never); });  // PARKED_LINE
     }
     for (int i = 0; i < 3; ++i) {
       goro::go([] {

@@ -15,5 +15,6 @@ int ps_command(const std::vector<std::string>& args);
 int stat_command(const std::vector<std::string>& args);
 int top_command(const std::vector<std::string>& args);
 int dump_command(const std::vector<std::string>& args);
+int pprof_command(const std::vector<std::string>& args);
 
 }  // namespace goro_cli

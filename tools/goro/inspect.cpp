@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.hpp"
 #include "goro/detail/introspect_wire.hpp"
 
@@ -107,11 +109,13 @@ std::string socket_of(int pid) {
                 "or runs with GORODEBUG=introspect=0"};
 }
 
-// ask sends one request and returns the whole answer.
-std::string ask(const std::string& path, const std::string& request, int pid) {
+// ask sends one request and returns the whole answer, waiting at most
+// `timeout_s` for each piece of it (dumps with stacks take longer: the
+// process walks every goroutine's stack first).
+std::string ask(const std::string& path, const std::string& request, int pid, int timeout_s = 5) {
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw Failure{std::string("socket: ") + std::strerror(errno)};
-  const timeval tv{5, 0};
+  const timeval tv{timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_un addr{};
@@ -139,7 +143,7 @@ std::string ask(const std::string& path, const std::string& request, int pid) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ::close(fd);
-      throw Failure{"process " + std::to_string(pid) + " did not answer within 5 s"};
+      throw Failure{"process " + std::to_string(pid) + " did not answer within " + std::to_string(timeout_s) + " s"};
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
@@ -334,7 +338,10 @@ long long runnable(const Fields& f) {
 std::string queues(const Fields& f) {
   std::string s = "[";
   const auto q = nums(f, "local_runq");
-  for (std::size_t i = 0; i < q.size(); ++i) s += (i ? " " : "") + std::to_string(q[i]);
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    if (i != 0) s += ' ';
+    s += std::to_string(q[i]);
+  }
   return s + "]";
 }
 
@@ -409,25 +416,137 @@ std::vector<GoroutineRow> parse_goroutines(const std::string& text) {
   return rows;
 }
 
+// kDumpTimeout: a dump walks every goroutine's stack first (a million
+// goroutines take some seconds).
+constexpr int kDumpTimeout = 120;
+
+// split_tabs splits one answer line at its tabs.
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> cols;
+  std::size_t start = 0;
+  for (;;) {
+    const auto tab = line.find('\t', start);
+    cols.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) return cols;
+    start = tab + 1;
+  }
+}
+
+// frame_json reads a frame line ("\t<pc hex>\t<line>\t<file>\t<function>").
+nlohmann::ordered_json frame_json(const std::string& line) {
+  std::vector<std::string> c = split_tabs(line.substr(1));
+  c.resize(4);
+  return {{"function", c[3]},
+          {"file", c[2]},
+          {"line", std::strtol(c[1].c_str(), nullptr, 10)},
+          {"pc", std::strtoull(c[0].c_str(), nullptr, 16)}};
+}
+
+// stacks_json renders the "stacks" answer: goroutines as GoroutineInfo
+// names its fields, each with its frames as objects.
+nlohmann::ordered_json stacks_json(const std::string& text) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '\t') {
+      if (!list.empty()) list.back()["stack"].push_back(frame_json(line));
+      continue;
+    }
+    std::vector<std::string> c = split_tabs(line);
+    c.resize(11);
+    list.push_back({{"id", std::strtoull(c[0].c_str(), nullptr, 10)},
+                    {"state", c[1]},
+                    {"wait_reason", c[2]},
+                    {"waiting_for_ns", std::strtoll(c[3].c_str(), nullptr, 10)},
+                    {"created_at", c[4]},
+                    {"created_by", c[5]},
+                    {"parent_id", std::strtoull(c[6].c_str(), nullptr, 10)},
+                    {"name", c[7]},
+                    {"submitted_at", c[8]},
+                    {"submitted_by", c[9]},
+                    {"stack_elided", c[10] == "1"},
+                    {"stack", nlohmann::ordered_json::array()}});
+  }
+  return list;
+}
+
+// groups_json renders the "stack groups" answer.
+nlohmann::ordered_json groups_json(const std::string& text, long long* total) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  std::istringstream in(text);
+  std::string line;
+  *total = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '\t') {
+      if (!list.empty()) list.back()["stack"].push_back(frame_json(line));
+      continue;
+    }
+    std::vector<std::string> c = split_tabs(line);
+    if (c.empty() || c[0] != "G") continue;
+    c.resize(6);
+    nlohmann::ordered_json ids = nlohmann::ordered_json::array();
+    std::istringstream id_list(c[5]);
+    for (unsigned long long id; id_list >> id;) ids.push_back(id);
+    const long long count = std::strtoll(c[1].c_str(), nullptr, 10);
+    *total += count;
+    list.push_back({{"count", count},
+                    {"wait_reason_or_state", c[2]},
+                    {"created_at", c[3]},
+                    {"stack_elided", c[4] == "1"},
+                    {"ids", ids},
+                    {"stack", nlohmann::ordered_json::array()}});
+  }
+  return list;
+}
+
 int dump_main(const std::vector<std::string>& args) {
   const Options o = parse_options("dump", args, "jg");
   const std::string path = socket_of(o.pid);
   if (!o.json) {
-    std::fputs(ask(path, o.group ? "dump group" : "dump", o.pid).c_str(), stdout);
+    std::fputs(ask(path, o.group ? "dump group" : "dump", o.pid, kDumpTimeout).c_str(), stdout);
     return 0;
   }
-  const auto rows = parse_goroutines(ask(path, "goroutines", o.pid));
-  std::ostringstream out;
-  out << "{\"pid\":" << o.pid << ",\"goroutines\":[";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const GoroutineRow& r = rows[i];
-    out << (i ? "," : "") << "{\"id\":" << r.id << ",\"state\":" << json_string(r.state)
-        << ",\"wait_reason\":" << json_string(r.wait_reason) << ",\"waiting_for_ns\":" << r.waiting_for_ns
-        << ",\"created_at\":" << json_string(r.created_at) << ",\"created_by\":" << json_string(r.created_by)
-        << ",\"parent_id\":" << r.parent_id << ",\"name\":" << json_string(r.name) << "}";
+  nlohmann::ordered_json out = {{"pid", o.pid}};
+  if (o.group) {
+    long long total = 0;
+    out["groups"] = groups_json(ask(path, "stack groups", o.pid, kDumpTimeout), &total);
+    out["total"] = total;
+  } else {
+    out["goroutines"] = stacks_json(ask(path, "stacks", o.pid, kDumpTimeout));
   }
-  out << "]}\n";
-  std::fputs(out.str().c_str(), stdout);
+  std::fputs((out.dump() + "\n").c_str(), stdout);
+  return 0;
+}
+
+// pprof_main: goro pprof <pid> [-o FILE] writes the goroutine profile
+// (pprof's format, gzipped) of a live process.
+int pprof_main(const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  std::string file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-o" || args[i] == "--output") {
+      if (i + 1 >= args.size()) throw Failure{"-o needs a file name\nusage: goro pprof <pid> [-o file]"};
+      file = args[++i];
+    } else {
+      rest.push_back(args[i]);
+    }
+  }
+  const Options o = parse_options("pprof", rest, "");
+  const std::string profile = ask(socket_of(o.pid), "pprof", o.pid, kDumpTimeout);
+  if (file.empty() || file == "-") {
+    if (::isatty(STDOUT_FILENO)) {
+      throw Failure{"the profile is binary: write it to a file with -o, or pipe it (go tool pprof reads it)"};
+    }
+    std::fwrite(profile.data(), 1, profile.size(), stdout);
+    return 0;
+  }
+  std::ofstream out(file, std::ios::binary);
+  out.write(profile.data(), static_cast<std::streamsize>(profile.size()));
+  out.close();
+  if (!out) throw Failure{"cannot write " + file + ": " + std::strerror(errno)};
+  std::fprintf(stderr, "goroutine profile of process %d written to %s (go tool pprof -top %s)\n", o.pid, file.c_str(),
+               file.c_str());
   return 0;
 }
 
@@ -574,5 +693,6 @@ int ps_command(const std::vector<std::string>& args) { return guarded("ps", [&] 
 int stat_command(const std::vector<std::string>& args) { return guarded("stat", [&] { return stat_main(args); }); }
 int top_command(const std::vector<std::string>& args) { return guarded("top", [&] { return top_main(args); }); }
 int dump_command(const std::vector<std::string>& args) { return guarded("dump", [&] { return dump_main(args); }); }
+int pprof_command(const std::vector<std::string>& args) { return guarded("pprof", [&] { return pprof_main(args); }); }
 
 }  // namespace goro_cli

@@ -24,7 +24,10 @@ void usage(std::FILE* out) {
       "  top <pid> [-i 1s] [-n N]\n"
       "                       the same full-screen, with goroutines summed up by wait reason\n"
       "  dump <pid> [--group] [--json]\n"
-      "                       the goroutine dump of a live process (--group: one line per kind)\n"
+      "                       the goroutine dump of a live process, with stacks (--group: goroutines\n"
+      "                       at the same stack counted together)\n"
+      "  pprof <pid> [-o FILE]\n"
+      "                       the goroutine profile of a live process (pprof's format; go tool pprof)\n"
       "  help                 this text\n",
       out);
 }
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
   if (cmd == "stat") return goro_cli::stat_command(args);
   if (cmd == "top") return goro_cli::top_command(args);
   if (cmd == "dump") return goro_cli::dump_command(args);
+  if (cmd == "pprof") return goro_cli::pprof_command(args);
   if (cmd == "help" || cmd == "-h" || cmd == "--help") {
     usage(stdout);
     return 0;

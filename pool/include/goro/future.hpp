@@ -158,6 +158,19 @@ class FutureCore {
   SpinLock lock_;                    // guards the waiter list and the state change
   FutureWaiter* waiters_ = nullptr;  // parked waiters, on their own stacks
   std::exception_ptr error_;         // written once, before state_ becomes kFailed
+
+ public:
+  // The job's submit() call site, for dumps (set once, before it is queued).
+  void set_site(const SourceLocation& where) noexcept {
+    site_.file = where.file_name();
+    site_.function = where.function_name();
+    site_.line = static_cast<std::uint32_t>(where.line());
+  }
+  void set_submit_pc(std::uintptr_t pc) noexcept { site_.pc = pc; }
+  const JobSite& site() const noexcept { return site_; }
+
+ private:
+  JobSite site_;
 };
 
 // FutureState<T> adds the value's storage.
@@ -266,6 +279,11 @@ class JobRef {
       ~Release() { c->release(); }
     } release{std::exchange(core_, nullptr)};
     return release.c->run_job(counters);
+  }
+  // site / set_submit_pc: where the job was submitted (FutureCore::site).
+  JobSite site() const noexcept { return core_ != nullptr ? core_->site() : JobSite{}; }
+  void set_submit_pc(std::uintptr_t pc) noexcept {
+    if (core_ != nullptr) core_->set_submit_pc(pc);
   }
   // cancel drops the job, if still held: its Future throws Cancelled.
   void cancel(JobCounters* counters) noexcept {

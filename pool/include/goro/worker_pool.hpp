@@ -99,10 +99,13 @@ class WorkerPool {
   // submit queues f() and returns its Future (R: f's decayed result type,
   // void allowed). Parks while the queue is full. Throws PoolClosed once
   // shutdown has begun (f is then destroyed unrun).
+  // `where` (the call site) is what dumps show for the worker running the
+  // job ("job submitted by F").
   template <class F>
-  Future<detail::job_result_t<F>> submit(F f) {
+  Future<detail::job_result_t<F>> submit(F f, SourceLocation where = SourceLocation::current()) {
     using R = detail::job_result_t<F>;
     auto* task = new detail::Task<std::decay_t<F>, R>(std::move(f));
+    task->set_site(where);
     Future<R> future(detail::AdoptState{}, task);
     submit_job(detail::JobRef(task));
     return future;
@@ -112,9 +115,11 @@ class WorkerPool {
   // a worker is waiting); nullopt otherwise. Never parks. Throws PoolClosed
   // once shutdown has begun. f is consumed either way.
   template <class F>
-  [[nodiscard]] std::optional<Future<detail::job_result_t<F>>> try_submit(F f) {
+  [[nodiscard]] std::optional<Future<detail::job_result_t<F>>> try_submit(
+      F f, SourceLocation where = SourceLocation::current()) {
     using R = detail::job_result_t<F>;
     auto* task = new detail::Task<std::decay_t<F>, R>(std::move(f));
+    task->set_site(where);
     Future<R> future(detail::AdoptState{}, task);
     if (!try_submit_job(detail::JobRef(task))) return std::nullopt;
     return future;

@@ -70,6 +70,19 @@ void spawn_cancel(Goroutine* g) noexcept;
 
 int run_main(InvokeFn main, void* arg, const Options& options);
 
+// JobSite is where a unit of work handed to another goroutine was
+// submitted (a worker pool's job): dumps show it for the goroutine running
+// the work. file and function must outlive the work (source_location's do).
+struct JobSite {
+  const char* file = nullptr;
+  const char* function = nullptr;
+  std::uint32_t line = 0;
+  std::uintptr_t pc = 0;  // a return address in the submitting function (symbolized for the name)
+};
+// set_job_site tells dumps that the calling goroutine now runs work
+// submitted at `site`; a default JobSite{} clears it. No-op off goroutines.
+void set_job_site(const JobSite& site) noexcept;
+
 class BlockingScope;
 // goro_blocking_enter records the caller's registers in scope->regs_ (so
 // dumps can show the stack of a goroutine inside blocking()) and enters the

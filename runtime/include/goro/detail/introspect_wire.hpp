@@ -16,9 +16,19 @@
 //               monotonic_ns (the sample's time, for rates)
 //   goroutines  one line per goroutine, tab-separated: id, state,
 //               wait_reason, waiting_for_ns, created_at, created_by,
-//               parent_id, name (tabs and newlines in text become spaces)
+//               parent_id, name (tabs and newlines in text become spaces);
+//               no stacks (cheap: `goro top` asks every second)
+//   stacks      the same with three more columns, submitted_at,
+//               submitted_by and stack_elided (0/1), each goroutine line
+//               followed by its frames, innermost first, one line each:
+//               "\t<pc hex>\t<line>\t<file>\t<function>"
+//   stack groups  one "G\t<count>\t<wait reason or state>\t<created_at>
+//               \t<elided>\t<ids, space-separated>" line per group of
+//               goroutines at the same stack (dump_goroutines' grouping),
+//               each followed by its frames as above
 //   dump        dump_goroutines(out, false)
 //   dump group  dump_goroutines(out, true)
+//   pprof       write_goroutine_profile(out): binary, gzipped protobuf
 // An unknown request gets "error <text>". Text, not JSON: the CLI renders
 // JSON itself, and neither side needs a parser beyond splitting lines.
 #pragma once
