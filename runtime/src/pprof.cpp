@@ -18,6 +18,8 @@
 #include <zlib.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <cstdint>
 #include <map>
 #include <ostream>
@@ -94,6 +96,34 @@ std::string gzip(const std::string& raw) {
   return rc == Z_STREAM_END ? out : std::string{};
 }
 
+// Mapping is an executable file mapped into this process (pprof wants
+// to know which binary an address belongs to).
+struct Mapping {
+  std::uint64_t start = 0, limit = 0, offset = 0;
+  std::string file;
+};
+
+// executable_mappings reads /proc/self/maps for the executable regions of
+// mapped files.
+std::vector<Mapping> executable_mappings() {
+  std::vector<Mapping> out;
+  std::FILE* f = std::fopen("/proc/self/maps", "r");
+  if (f == nullptr) return out;
+  char line[4096];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long long start = 0, limit = 0, offset = 0;
+    char perms[8] = {};
+    int path_at = 0;
+    if (std::sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &limit, perms, &offset, &path_at) < 4) continue;
+    if (std::strchr(perms, 'x') == nullptr || line[path_at] != '/') continue;
+    std::string file = line + path_at;
+    while (!file.empty() && (file.back() == '\n' || file.back() == ' ')) file.pop_back();
+    out.push_back(Mapping{start, limit, offset, file});
+  }
+  std::fclose(f);
+  return out;
+}
+
 }  // namespace
 
 std::string goroutine_profile(const std::vector<GoroutineInfo>& all) {
@@ -106,6 +136,25 @@ std::string goroutine_profile(const std::vector<GoroutineInfo>& all) {
     return m;
   };
   profile.message(1, value_type("goroutine", "count"));
+
+  const std::vector<Mapping> mappings = executable_mappings();
+  Message mappings_out;
+  for (std::size_t i = 0; i < mappings.size(); ++i) {
+    Message m;
+    m.varint(1, i + 1);
+    m.varint(2, mappings[i].start);
+    m.varint(3, mappings[i].limit);
+    m.varint(4, mappings[i].offset);
+    m.varint(5, strings.index(mappings[i].file));
+    for (int field = 7; field <= 10; ++field) m.varint(field, 1);  // has functions, files, lines, inlines
+    mappings_out.message(3, m);
+  }
+  auto mapping_of = [&](std::uintptr_t pc) -> std::uint64_t {
+    for (std::size_t i = 0; i < mappings.size(); ++i) {
+      if (pc >= mappings[i].start && pc < mappings[i].limit) return i + 1;
+    }
+    return 0;
+  };
 
   std::map<std::pair<std::string, std::string>, std::uint64_t> functions;  // (name, file) -> id
   std::map<std::uintptr_t, std::uint64_t> location_of;                    // pc -> id
@@ -123,6 +172,7 @@ std::string goroutine_profile(const std::vector<GoroutineInfo>& all) {
       if (fresh) {
         Message location;
         location.varint(1, it->second);
+        if (const std::uint64_t mapping = mapping_of(pc)) location.varint(2, mapping);
         location.varint(3, pc);
         for (std::size_t k = i; k < j; ++k) {
           const Frame& f = group.stack[k];
@@ -161,7 +211,8 @@ std::string goroutine_profile(const std::vector<GoroutineInfo>& all) {
   tail.varint(9, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()));
   tail.message(11, period_type);
   tail.varint(12, 1);
-  return gzip(profile.data() + samples_out.data() + locations_out.data() + functions_out.data() + tail.data());
+  return gzip(profile.data() + samples_out.data() + mappings_out.data() + locations_out.data() + functions_out.data() +
+              tail.data());
 }
 
 }  // namespace goro::rt

@@ -877,7 +877,11 @@ std::string drop_parameter_list(std::string p) {
 
 std::string strip_parameters(const std::string& name) {
   std::string out;
+  bool after_lambda = false;
   for (const std::string& part : split_qualified(name)) {
+    // A closure's call operator adds nothing to the closure's name.
+    if (after_lambda && starts_with(part, "operator()")) continue;
+    after_lambda = starts_with(part, "{lambda");
     if (!out.empty()) out += "::";
     out += drop_parameter_list(part);
   }
