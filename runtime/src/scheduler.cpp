@@ -626,6 +626,7 @@ DebugSettings parse_gorodebug() {
 // Teardown: unwind every goroutine still alive when main returned.
 void unwind_all(Runtime* rt, Machine* m0) {
   rt->tearing_down = true;
+  orphans_teardown_begin();
   if (m0->p == nullptr) {
     LockGuard l(rt->lock);
     Processor* p = pidleget_locked();
@@ -648,7 +649,12 @@ void unwind_all(Runtime* rt, Machine* m0) {
   record_leftovers(rt);
   rt->records.for_each([&](Goroutine* g) {
     GStatus expected = GStatus::kWaiting;
-    if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) todo.push_back(g);
+    if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) {
+      // Nothing ended its park: its waiter may still be linked somewhere
+      // (detail::park_abandoned, orphans.cpp).
+      g->abandoned = true;
+      todo.push_back(g);
+    }
   });
   g_last_unwound.store(rt->live.load(), std::memory_order_relaxed);
 
@@ -681,6 +687,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
     rt->stacks.leak_slabs();
     rt->records.leak();
   }
+  orphans_teardown_end();
 }
 
 }  // namespace
@@ -848,6 +855,8 @@ void wake_timer_sleeper(std::int64_t when) noexcept {
 
 void begin_exit() {
   Runtime* rt = g_runtime;
+  // From here on, every primitive's destruction is recorded (orphans.cpp).
+  detail::g_run_exiting.store(true, std::memory_order_seq_cst);
   rt->exiting.store(true, std::memory_order_seq_cst);
   {
     LockGuard l(rt->lock);
@@ -1046,6 +1055,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
     throw std::logic_error("goro::run: another run() is already active in this process");
   }
 
+  orphans_run_start();
   auto* rt = new Runtime(procs, stack_size);
   rt->debug = parse_gorodebug();
   if (rt->debug.introspect) introspect_server_start();
