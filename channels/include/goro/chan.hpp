@@ -76,6 +76,7 @@ struct ChanWaiter {
   ChanWaiter* prev = nullptr;
   bool queued = false;            // linked into a wait queue (under the channel's lock)
   bool success = false;           // completed by a peer; false when woken by close
+  bool frees_chan = false;        // a select's: dropped the last pin of a dead channel
   SelectState* sel = nullptr;     // non-null for a select's waiter
   std::uint32_t case_index = 0;   // the select case it stands for
   ChanBase* chan = nullptr;
@@ -111,6 +112,11 @@ class ChanBase {
   std::atomic<bool> closed{false};  // written under lock
   WaitQueue recvq;
   WaitQueue sendq;
+  // Under lock: waiters of blocked selects, which need the channel until
+  // they have unlinked themselves even when it has no handle left; `dead`:
+  // the last handle went while some were there (select.cpp, chan.cpp).
+  std::uint32_t select_pins = 0;
+  bool dead = false;
   void* const buf_;
 
   void* slot(std::size_t i) const noexcept { return static_cast<char*>(buf_) + i * ops_->size; }
@@ -119,6 +125,8 @@ class ChanBase {
 ChanBase* chan_make(std::size_t capacity, const ElemOps* ops);
 void chan_retain(ChanBase* c) noexcept;
 void chan_release(ChanBase* c) noexcept;
+// chan_free frees a channel with no handle and no select pin left.
+void chan_free(ChanBase* c) noexcept;
 // chan_send blocks until the value at src is taken (or buffered). Panics on a
 // closed channel. c == null (nil channel) blocks forever.
 void chan_send(ChanBase* c, void* src);
