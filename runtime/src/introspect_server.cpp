@@ -482,18 +482,6 @@ std::string introspect_socket_path() { return introspect_serving() ? rt::g_path 
 
 namespace goro::detail {
 
-RequestStatus introspect_parse_request(std::string_view buffered, std::string* request) {
-  const std::size_t nl = buffered.find('\n');
-  if (nl == std::string_view::npos) {
-    return buffered.size() > kIntrospectMaxRequest ? RequestStatus::kTooLong : RequestStatus::kIncomplete;
-  }
-  if (nl > kIntrospectMaxRequest) return RequestStatus::kTooLong;
-  std::string_view line = buffered.substr(0, nl);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  request->assign(line);
-  return RequestStatus::kComplete;
-}
-
 std::string introspect_answer(const std::string& request) { return rt::answer_request(request); }
 
 }  // namespace goro::detail
