@@ -4,6 +4,8 @@
 // schedtrace do: counters are per P and summed on read, goroutine fields
 // are atomics, and the only lock taken is the one guarding the list of
 // goroutine records (never held by a hot path).
+#include <pthread.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <tuple>
 
 #include "external.hpp"
+#include "goro/detail/debug.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
 
@@ -354,6 +357,36 @@ SchedStats sched_stats() {
 }
 
 void dump_goroutine(std::ostream& out, const GoroutineInfo& g) { write_one(out, g); }
+
+namespace detail {
+
+std::atomic<bool> g_lockorder{false};
+
+std::vector<Frame> current_stack() {
+  const char* lo = nullptr;
+  const char* hi = nullptr;
+  Machine* m = current_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g != nullptr) {
+    lo = g->stack.lo;
+    hi = g->stack.hi;
+  } else {
+    // A plain thread (or g0): its own stack's bounds.
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return {};
+    void* addr = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    lo = static_cast<const char*>(addr);
+    hi = lo + size;
+  }
+  return symbolize(traceback_here(lo, hi));
+}
+
+void write_stack(std::ostream& out, const std::vector<Frame>& stack) { write_frames(out, stack, false); }
+
+}  // namespace detail
 
 std::vector<GoroutineInfo> goroutines() {
   std::vector<GoroutineInfo> out;

@@ -63,6 +63,7 @@
 #include <thread>
 
 #include "external.hpp"
+#include "goro/detail/debug.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
@@ -617,6 +618,7 @@ DebugSettings parse_gorodebug() {
       if (key == "deadlock") d.deadlock_check = value != 0;
       if (key == "sigquit") d.sigquit_exits = item.substr(eq + 1) != "dump";
       if (key == "introspect") d.introspect = value != 0;
+      if (key == "lockorder") d.lockorder = value != 0;
     }
     pos = comma + 1;
   }
@@ -1048,6 +1050,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
 
   auto* rt = new Runtime(procs, stack_size);
   rt->debug = parse_gorodebug();
+  detail::g_lockorder.store(rt->debug.lockorder, std::memory_order_relaxed);
   if (rt->debug.introspect) introspect_server_start();
   rt->start_ns = now_ns();
   rt->coarse_now.store(rt->start_ns, std::memory_order_relaxed);

@@ -25,6 +25,7 @@ struct DebugSettings {
   bool deadlock_check = true;   // GORODEBUG=deadlock=0 turns the detector off
   bool sigquit_exits = true;    // GORODEBUG=sigquit=dump: dump and keep running
   bool introspect = true;       // GORODEBUG=introspect=0: no socket for `goro stat`
+  bool lockorder = false;       // GORODEBUG=lockorder=1: report lock-order inversions
 };
 
 struct Runtime {
