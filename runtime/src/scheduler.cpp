@@ -619,6 +619,7 @@ DebugSettings parse_gorodebug() {
       if (key == "sigquit") d.sigquit_exits = item.substr(eq + 1) != "dump";
       if (key == "introspect") d.introspect = value != 0;
       if (key == "lockorder") d.lockorder = value != 0;
+      if (key == "migrate") d.migrate = value != 0;
     }
     pos = comma + 1;
   }
@@ -935,8 +936,30 @@ void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) n
   m->curg.store(g, std::memory_order_release);
 }
 
+// migrate_elsewhere is GORODEBUG=migrate=1's move: g last ran on m, so m
+// hands its P, with g queued on it, to another M (an idle one,
+// or a new one) and goes idle itself; that M runs g. Code that keeps
+// thread_local state (errno, a library's per-thread cache) across a park
+// then sees it change in tests, not first in production. Handing over the
+// P rather than g alone works with one P too, and keeps g on its P.
+static void migrate_elsewhere(Machine* m, Goroutine* g) {
+  Processor* p = m->p;
+  // At the tail, not in runnext: the M that takes it counts a schedule
+  // tick (a goroutine handed around in runnext would inherit its time
+  // slice forever, and the global queue's every-61st-tick turn would
+  // never come).
+  runq_put(p, g, /*next=*/false);
+  releasep(m);
+  startm(p, /*spinning=*/false);
+}
+
 void execute(Machine* m, Goroutine* g, bool inherit_time) {
   if (m->spinning) reset_spinning(m);
+  Runtime* rt = g_runtime;
+  if (rt->debug.migrate && g->started && g->m == m && !rt->tearing_down) [[unlikely]] {
+    migrate_elsewhere(m, g);
+    return;  // to schedule_loop, which finds no P and idles
+  }
   prepare_to_run(m, m->p, g, inherit_time);
   for (;;) {
     Goroutine* out = resume(m, g);
@@ -961,6 +984,9 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
   Runtime* rt = g_runtime;
   Processor* p = m->p;
   if (p == nullptr || rt->tearing_down || rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+  // GORODEBUG=migrate=1: every switch goes through g0, where execute()
+  // moves a goroutine to another M.
+  if (rt->debug.migrate) return nullptr;
   // Main's exit ends the run: g0 handles it.
   if (g->reason == SwitchReason::kExit && g->id.load(std::memory_order_relaxed) == 1) return nullptr;
   // Every kDirectStreak-th switch goes through g0 anyway, so timers, the

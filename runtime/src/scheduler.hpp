@@ -26,6 +26,7 @@ struct DebugSettings {
   bool sigquit_exits = true;    // GORODEBUG=sigquit=dump: dump and keep running
   bool introspect = true;       // GORODEBUG=introspect=0: no socket for `goro stat`
   bool lockorder = false;       // GORODEBUG=lockorder=1: report lock-order inversions
+  bool migrate = false;         // GORODEBUG=migrate=1: a goroutine resumes on another M than it left
 };
 
 struct Runtime {
