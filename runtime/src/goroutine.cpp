@@ -209,6 +209,7 @@ inline Machine* this_machine() noexcept { return t_machine; }
 
 void set_current_machine(Machine* m) noexcept {
   t_machine = m;
+  if (m != nullptr) m->tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
   detail::t_preempt.store(false, std::memory_order_relaxed);
   if (m != nullptr) m->preempt.store(&detail::t_preempt, std::memory_order_release);
 }

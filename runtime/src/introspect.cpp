@@ -288,7 +288,11 @@ void schedtrace(Runtime* rt, bool detailed) {
         out << "  M" << m->id << ": p=" << (p ? p->id : -1)
             << " curg=" << (g ? static_cast<std::int64_t>(g->id.load(std::memory_order_relaxed)) : -1)
             << " mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=" << (m->spinning.load(std::memory_order_relaxed) ? "true" : "false")
-            << " blocked=" << (m->blocked.load(std::memory_order_relaxed) ? "true" : "false") << " lockedg=-1\n";
+            << " blocked="
+            << (m->blocked.load(std::memory_order_relaxed) || m->thread_blocked.load(std::memory_order_relaxed)
+                    ? "true"
+                    : "false")
+            << " lockedg=-1\n";
       }
     }
     for (const GoroutineInfo& g : collect(rt, false)) {
@@ -348,6 +352,7 @@ SchedStats sched_stats() {
     s.handoffs = rt->handoffs.get();
     s.preempt_requests = rt->preempt_requests.get();
     s.hogs = rt->hogs.get();
+    s.thread_blocks = rt->thread_blocks.get();
     s.stacks_in_use = rt->stacks.slots_carved() - rt->stacks.free_slots();
     s.stack_bytes_reserved = rt->stacks.reserved_bytes();
     s.guarded_stacks = rt->stacks.guarded();

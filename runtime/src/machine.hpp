@@ -69,6 +69,11 @@ struct alignas(64) Machine {
   Machine* idle_link = nullptr;   // Runtime::midle, under the scheduler lock
   bool on_idle_list = false;      // likewise
   std::atomic<bool> blocked{false};  // inside blocking() (for stats)
+  // tid is the thread's kernel id (for sysmon's look at its state in
+  // /proc); thread_blocked: sysmon found the thread asleep in the kernel
+  // while running a goroutine outside blocking() (sysmon.cpp).
+  std::atomic<int> tid{0};
+  std::atomic<bool> thread_blocked{false};
 
   // Assigned under the scheduler lock just after the thread starts (the M
   // is in allm before that); never for M0 (the thread that called run()).

@@ -620,6 +620,7 @@ DebugSettings parse_gorodebug() {
       if (key == "introspect") d.introspect = value != 0;
       if (key == "lockorder") d.lockorder = value != 0;
       if (key == "migrate") d.migrate = value != 0;
+      if (key == "blockwarn") d.blockwarn = value != 0;
     }
     pos = comma + 1;
   }

@@ -27,6 +27,7 @@ struct DebugSettings {
   bool introspect = true;       // GORODEBUG=introspect=0: no socket for `goro stat`
   bool lockorder = false;       // GORODEBUG=lockorder=1: report lock-order inversions
   bool migrate = false;         // GORODEBUG=migrate=1: a goroutine resumes on another M than it left
+  bool blockwarn = false;       // GORODEBUG=blockwarn=1: say when a goroutine blocks its thread
 };
 
 struct Runtime {
@@ -75,6 +76,7 @@ struct Runtime {
   StatCounter handoffs;          // written by sysmon only
   StatCounter preempt_requests;  // likewise
   StatCounter hogs;              // likewise
+  StatCounter thread_blocks;     // likewise: goroutines found blocking their thread outside blocking()
   // coarse_now is a clock sysmon refreshes every tick (<= 10 ms stale while
   // any P runs): cheap timestamps for wait_since.
   std::atomic<std::int64_t> coarse_now{0};

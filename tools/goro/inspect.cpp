@@ -312,7 +312,7 @@ Sample sample(const std::string& path, int pid, const Fields* prev) {
 const char* const kCounterFields[] = {"gomaxprocs",     "idle_procs",  "threads",          "spinning_threads",
                                       "idle_threads",   "global_runq", "goroutines",       "created",
                                       "steals",         "context_switches", "parks",       "handoffs",
-                                      "preempt_requests", "hogs",      "blocking_calls",   "timers",
+                                      "preempt_requests", "hogs",      "thread_blocks",    "blocking_calls",   "timers",
                                       "stacks_in_use",  "stack_bytes_reserved", "guarded_stacks", "uptime_ms"};
 
 std::string stats_json(const Sample& s, long long time_ms) {
@@ -588,9 +588,9 @@ int top_main(const std::vector<std::string>& args) {
     out << line;
     std::snprintf(line, sizeof line,
                   "switches/s %.0f  steals/s %.0f  created %lld  handoffs %lld  preempt requests %lld  hogs %lld  "
-                  "timers %lld\n",
+                  "thread blocks %lld  timers %lld\n",
                   s.switches_per_sec, s.steals_per_sec, num(s.f, "created"), num(s.f, "handoffs"),
-                  num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "timers"));
+                  num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "thread_blocks"), num(s.f, "timers"));
     out << line << "run queues: global " << num(s.f, "global_runq") << "  per P " << queues(s.f) << "\n\n";
     out << "  COUNT  STATE / WAIT REASON\n";
     for (std::size_t k = 0; k < reasons.size() && k < 10; ++k) {

@@ -30,6 +30,8 @@ struct SchedStats {
   std::uint64_t handoffs = 0;            // Ps taken from an M stuck in blocking()
   std::uint64_t preempt_requests = 0;    // goroutines flagged by sysmon after 10 ms
   std::uint64_t hogs = 0;                // flagged goroutines that kept running with no runtime call
+  std::uint64_t thread_blocks = 0;       // goroutines found blocking their OS thread outside blocking()
+                                         // (asleep in the kernel for 10 ms: a std::mutex, a sleep, a read)
   std::uint64_t blocking_calls = 0;      // blocking() calls from goroutines
   std::int64_t timers = 0;               // pending runtime timers
   std::int64_t stacks_in_use = 0;        // goroutine stacks held (live or cached)
