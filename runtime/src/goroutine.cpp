@@ -578,7 +578,6 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
   g->file.store(where.file_name(), std::memory_order_relaxed);
   g->function.store(where.function_name(), std::memory_order_relaxed);
   g->line.store(static_cast<std::uint32_t>(where.line()), std::memory_order_relaxed);
-  g->job_file.store(nullptr, std::memory_order_relaxed);
   // The go() call: spawn_reserve is called from go(), inlined into the
   // caller (dumps symbolize this for "created by", skipping goro's frames).
   g->spawn_pc.store(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)), std::memory_order_relaxed);

@@ -108,8 +108,8 @@ bool check_runnext(Processor* p, PWatch& w) {
   return true;
 }
 
-// blocked_thread checks whether p's M, whose time slice is used up, is
-// asleep in the kernel rather than computing: a goroutine that blocks its
+// blocked_thread checks whether p's M, whose goroutine was asked to yield
+// 10 ms ago and has not, is asleep in the kernel rather than computing: a goroutine that blocks its
 // thread outside blocking() (a contended std::mutex, sleep_for, a blocking
 // read). If so it is counted once (sched_stats().thread_blocks), marked
 // for the schedtrace (blocked=true), reported with GORODEBUG=blockwarn=1,
@@ -145,10 +145,6 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
           w.blocked_m->thread_blocked.store(false, std::memory_order_relaxed);
           w.blocked_m = nullptr;
         }
-      } else if (s == PStatus::kRunning && w.schedwhen + kForcePreemptNs <= now &&
-                 (w.blocked_m != nullptr || blocked_thread(rt, p, w))) {
-        // Its thread sleeps in the kernel: not a hog. The goroutines behind
-        // it on this P are left to the other Ps (blocked_thread woke one).
       } else if (s == PStatus::kRunning && w.schedwhen + kForcePreemptNs <= now) {
         // The time slice (which goroutines handed over through runnext
         // share, as in Go) is used up: ask whoever runs now to yield, and
@@ -171,7 +167,10 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
             w.flagged_switches = switches;
             w.hog = false;
           } else if (!w.hog && now - w.flagged_at >= kForcePreemptNs) {
-            rt->hogs.add();
+            // Once per episode (reading /proc every tick would cost sysmon
+            // a core): a thread asleep in the kernel is blocked, one that
+            // runs is a hog.
+            if (!blocked_thread(rt, p, w)) rt->hogs.add();
             w.hog = true;
           }
         }
