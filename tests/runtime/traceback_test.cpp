@@ -408,6 +408,24 @@ TEST(TracebackSystemTest, GorotracebackSystemKeepsTheRuntimesFrames) {
   ::unsetenv("GOROTRACEBACK");
 }
 
+// What a run left alive is described with its stacks (as leak reports
+// show them): where each leftover was parked when main returned.
+TEST(TracebackLeftoversTest, LastRunLeftoversCarryTheirStacks) {
+  goro::run([] {
+    goro::Chan<int> never(0);
+    goro::go([never]() mutable {
+      tb::park_in_named_function(never);
+      tb::g_sink = tb::g_sink + 1;
+    });
+    goro_test::wait_for_waiters("chan receive", 1);
+  });
+  const std::vector<goro::GoroutineInfo> left = goro::last_run_leftovers();
+  ASSERT_EQ(left.size(), 1u);
+  ASSERT_FALSE(left[0].stack.empty()) << describe(left[0]);
+  EXPECT_EQ(left[0].stack[0].function, "tb::park_in_named_function(goro::Chan<int>&)") << describe(left[0]);
+  EXPECT_EQ(left[0].stack[0].line, tb::kParkLine);
+}
+
 // Dumps from a plain thread (as the introspection server and SIGQUIT take
 // them) while goroutines keep parking, waking, yielding and entering
 // blocking(): a walk must never race a goroutine that runs again.
