@@ -423,6 +423,10 @@ top:
   {
     Processor* p = m->p;
     if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+    if (p->migrant != nullptr) [[unlikely]] {
+      *inherit = false;
+      return std::exchange(p->migrant, nullptr);
+    }
 
     const std::int64_t t0 = p->timer0_when.load(std::memory_order_relaxed);
     if (t0 != kNoTimer) {
@@ -642,6 +646,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
 
   std::vector<Goroutine*> todo;
   for (const auto& p : rt->allp) {
+    if (Goroutine* g = std::exchange(p->migrant, nullptr)) todo.push_back(g);
     if (Goroutine* g = p->runnext.exchange(nullptr)) todo.push_back(g);
     while (Goroutine* g = p->runq.pop()) todo.push_back(g);
   }
@@ -945,11 +950,13 @@ void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) n
 // P rather than g alone works with one P too, and keeps g on its P.
 static void migrate_elsewhere(Machine* m, Goroutine* g) {
   Processor* p = m->p;
-  // At the tail, not in runnext: the M that takes it counts a schedule
-  // tick (a goroutine handed around in runnext would inherit its time
-  // slice forever, and the global queue's every-61st-tick turn would
-  // never come).
-  runq_put(p, g, /*next=*/false);
+  // In the P's migrant slot, which the next holder runs first: g was
+  // chosen to run now, and putting it back in a queue would let the
+  // goroutines behind it overtake it (on one P, yield would no longer
+  // alternate). Not runnext: the M that takes g counts a schedule tick (a
+  // goroutine handed around in runnext would inherit its time slice
+  // forever, and the global queue's every-61st-tick turn would never come).
+  p->migrant = g;
   releasep(m);
   startm(p, /*spinning=*/false);
 }
