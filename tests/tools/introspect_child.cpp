@@ -1,16 +1,49 @@
 // introspect_child: a goro process for the CLI tests to inspect. It parks
-// a known set of goroutines, prints "ready <pid>" and waits until its stdin
-// closes (inside goro::blocking, so its P keeps serving).
+// a known set of goroutines, prints "ready <pid>" once every one of them
+// is parked where the tests expect it, and waits until its stdin closes
+// (inside goro::blocking, so its P keeps serving).
 //
 //   100 goroutines  [chan receive]  created at kParkedLine
 //     3 goroutines  [sleep]         named "sleeper"
 //     1 goroutine   [select]        (the one waiting for stdin to close)
+//     1 goroutine   [syscall]       (the stdin reader, once it has said ready)
+//     main          [chan receive]
+//
+// "ready" means what the tests then check: spawning a goroutine only makes
+// it runnable, so the reader polls goroutines() until the parked set is
+// complete before it says so (a WaitGroup done just before the receive
+// would still leave the receivers runnable for a moment).
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include "goro/goro.hpp"
+
+namespace {
+
+// all_parked: main, the 100 receivers, the 3 sleepers and the selector are
+// all waiting, each for its reason.
+bool all_parked() {
+  int receivers = 0, sleepers = 0, selectors = 0;
+  bool main_parked = false;
+  for (const goro::GoroutineInfo& g : goro::goroutines()) {
+    if (g.state != goro::GoroutineState::waiting) continue;
+    if (g.id == 1) {
+      main_parked = g.wait_reason == "chan receive";
+    } else if (g.wait_reason == "chan receive") {
+      ++receivers;
+    } else if (g.wait_reason == "sleep" && g.name == "sleeper") {
+      ++sleepers;
+    } else if (g.wait_reason == "select") {
+      ++selectors;
+    }
+  }
+  return main_parked && receivers == 100 && sleepers == 3 && selectors == 1;
+}
+
+}  // namespace
 
 int main() {
   return goro::run([] {
@@ -26,14 +59,24 @@ int main() {
       });
     }
     goro::go([quit] {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!all_parked()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          std::fputs("introspect_child: the goroutines did not all park within 60 s\n", stderr);
+          std::abort();
+        }
+        goro::sleep_for(std::chrono::milliseconds(1));
+      }
+      goro::blocking([] {
+        std::printf("ready %d\n", static_cast<int>(::getpid()));
+        std::fflush(stdout);
+      });
       char c;
       while (goro::blocking([&] { return ::read(0, &c, 1); }) > 0) {
       }
       quit.close();
     });
     goro::go([quit] { goro::select(goro::on_recv(quit, [](auto) {})); });
-    std::printf("ready %d\n", static_cast<int>(::getpid()));
-    std::fflush(stdout);
     quit.recv();
     return 0;
   });
