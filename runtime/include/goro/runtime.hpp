@@ -170,11 +170,14 @@ class GoCall {
   template <class F>
   static void spawn_with(Target target, const SourceLocation& where, Args&&... args) {
     using Fn = std::decay_t<F>;
-    static_assert(std::is_invocable_v<Fn, std::decay_t<Args>...>,
+    constexpr bool kCallable = std::is_invocable_v<Fn, std::decay_t<Args>...>;
+    static_assert(kCallable,
                   "goro::go(f, args...): f must be callable with the arguments, as std::thread calls it: "
                   "with decayed copies passed as rvalues (std::ref passes a reference)");
     using Run = Bound<Fn, std::decay_t<Args>...>;
-    if constexpr (std::is_function_v<std::remove_reference_t<F>>) {
+    if constexpr (!kCallable) {
+      // The static_assert has said it; nothing more to report.
+    } else if constexpr (std::is_function_v<std::remove_reference_t<F>>) {
       spawn_at(where, Run(reinterpret_cast<Fn>(target.function), std::forward<Args>(args)...));
     } else {
       spawn_at(where, Run(std::forward<F>(*static_cast<std::remove_reference_t<F>*>(target.object)),
@@ -198,9 +201,9 @@ class GoCall {
 // An exception escaping fn is fatal: "panic: <what()>", a dump, abort().
 template <class F>
 void go(F&& fn, SourceLocation where = SourceLocation::current()) {
-  static_assert(std::is_invocable_v<std::decay_t<F>&>,
-                "goro::go(f): f must be callable with no arguments (or pass them: go(f, args...))");
-  detail::spawn_at(where, std::forward<F>(fn));
+  constexpr bool kCallable = std::is_invocable_v<std::decay_t<F>&>;
+  static_assert(kCallable, "goro::go(f): f must be callable with no arguments (or pass them: go(f, args...))");
+  if constexpr (kCallable) detail::spawn_at(where, std::forward<F>(fn));
 }
 
 // go(f, args...) spawns f(args...), as std::thread(f, args...) would run
