@@ -9,6 +9,9 @@
 //     1 goroutine   [syscall]       (the stdin reader, once it has said ready)
 //     main          [chan receive]
 //
+// With the argument "leak", it then keeps adding goroutines parked at the
+// line marked LEAK_LINE, one every millisecond: a leak for `goro top`.
+//
 // "ready" means what the tests then check: spawning a goroutine only makes
 // it runnable, so the reader polls goroutines() until the parked set is
 // complete before it says so (a WaitGroup done just before the receive
@@ -18,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "goro/goro.hpp"
 
@@ -45,8 +49,9 @@ bool all_parked() {
 
 }  // namespace
 
-int main() {
-  return goro::run([] {
+int main(int argc, char** argv) {
+  const bool leak = argc > 1 && std::strcmp(argv[1], "leak") == 0;
+  return goro::run([leak] {
     goro::Chan<int> never(0);
     goro::Chan<goro::Unit> quit(0);
     for (int i = 0; i < 100; ++i) {
@@ -58,7 +63,7 @@ int main() {
         goro::sleep_for(std::chrono::hours(1));
       });
     }
-    goro::go([quit] {
+    goro::go([quit, leak] {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
       while (!all_parked()) {
         if (std::chrono::steady_clock::now() > deadline) {
@@ -71,6 +76,15 @@ int main() {
         std::printf("ready %d\n", static_cast<int>(::getpid()));
         std::fflush(stdout);
       });
+      if (leak) {
+        goro::go([quit] {
+          goro::Chan<int> leaked(0);
+          while (!quit.closed()) {
+            goro::go([leaked] { leaked.recv(); });  // LEAK_LINE
+            goro::sleep_for(std::chrono::milliseconds(1));
+          }
+        });
+      }
       char c;
       while (goro::blocking([&] { return ::read(0, &c, 1); }) > 0) {
       }
