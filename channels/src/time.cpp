@@ -61,7 +61,11 @@ Timer::Timer(std::chrono::nanoseconds d) : c(1), timer_(&fire, this) {
     c.try_send(std::chrono::steady_clock::now());
     return;
   }
-  if (d != std::chrono::nanoseconds::max()) timer_.start(when_after(d));
+  if (d == std::chrono::nanoseconds::max()) {
+    forever_.store(true, std::memory_order_relaxed);
+  } else {
+    timer_.start(when_after(d));
+  }
 }
 
 Timer::~Timer() { timer_.stop(); }
@@ -69,17 +73,20 @@ Timer::~Timer() { timer_.stop(); }
 void Timer::fire(void* self, std::int64_t now) { static_cast<Timer*>(self)->c.try_send(to_time_point(now)); }
 
 bool Timer::stop() {
+  const bool forever = forever_.exchange(false, std::memory_order_relaxed);
   const bool was_pending = timer_.stop();
   // A value that fired but was not received is stale now: drop it.
   const bool drained = c.try_recv().has_value();
-  return was_pending || drained;
+  return forever || was_pending || drained;
 }
 
 bool Timer::reset(std::chrono::nanoseconds d) {
   const bool active = stop();
   if (d.count() <= 0) {
     c.try_send(std::chrono::steady_clock::now());
-  } else if (d != std::chrono::nanoseconds::max()) {
+  } else if (d == std::chrono::nanoseconds::max()) {
+    forever_.store(true, std::memory_order_relaxed);
+  } else {
     timer_.start(when_after(d));
   }
   return active;

@@ -89,6 +89,37 @@ TEST_P(TimeTest, ResetRearmsAndDropsAStaleValue) {
   });
 }
 
+TEST_P(TimeTest, ATimerOfMaxDurationIsActiveButNeverFires) {
+  // Go: NewTimer(maxDuration).Stop() is true: the timer is pending, it is
+  // just never due. Likewise after Reset(maxDuration).
+  run([] {
+    constexpr auto kMax = std::chrono::nanoseconds::max();
+    goro::Timer t(kMax);
+    EXPECT_EQ(goro::select(goro::on_recv(t.c), goro::on_recv(goro::after(5ms))), 1u) << "it fired";
+    EXPECT_TRUE(t.stop()) << "a timer of max duration is active";
+    EXPECT_FALSE(t.stop()) << "already stopped";
+    EXPECT_FALSE(t.reset(kMax)) << "was stopped";
+    EXPECT_TRUE(t.reset(1ms)) << "reset(max) left it active";
+    EXPECT_TRUE(t.c.recv().has_value()) << "reset from max to 1ms fires";
+    EXPECT_FALSE(t.reset(kMax)) << "fired and received: inactive";
+    EXPECT_EQ(goro::select(goro::on_recv(t.c), goro::on_recv(goro::after(5ms))), 1u) << "it fired";
+    EXPECT_TRUE(t.stop());
+  });
+}
+
+TEST_P(TimeTest, ATickerOfMaxPeriodNeverTicks) {
+  run([] {
+    constexpr auto kMax = std::chrono::nanoseconds::max();
+    goro::Ticker tick(kMax);
+    EXPECT_EQ(goro::select(goro::on_recv(tick.c), goro::on_recv(goro::after(5ms))), 1u) << "it ticked";
+    tick.reset(1ms);
+    EXPECT_TRUE(tick.c.recv().has_value());
+    tick.reset(kMax);
+    EXPECT_EQ(goro::select(goro::on_recv(tick.c), goro::on_recv(goro::after(5ms))), 1u) << "it ticked";
+    tick.stop();
+  });
+}
+
 TEST_P(TimeTest, TickerTicksUntilStopped) {
   run([] {
     goro::Ticker tick(1ms);
