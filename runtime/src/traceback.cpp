@@ -429,6 +429,18 @@ bool find_scopes(Dwarf_Die* die, Dwarf_Addr pc, std::vector<Dwarf_Die>& path) {
   return false;
 }
 
+// cu_at finds the compilation unit holding address `at` of mod. libdw
+// looks it up in .debug_aranges, which clang does not emit by default;
+// without one, each unit's own ranges are asked in turn.
+Dwarf_Die* cu_at(Dwfl_Module* mod, Dwarf_Addr at, Dwarf_Addr* bias) {
+  if (Dwarf_Die* cu = dwfl_module_addrdie(mod, at, bias)) return cu;
+  Dwarf_Die* cu = nullptr;
+  while ((cu = dwfl_module_nextcu(mod, cu, bias)) != nullptr) {
+    if (dwarf_haspc(cu, at - *bias) > 0) return cu;
+  }
+  return nullptr;
+}
+
 // scopes_at returns the scopes holding pc, innermost first, each inlined
 // call its own scope. dwarf_getscopes finds the innermost one, whose
 // concrete nesting dwarf_getscopes_die then gives (getscopes itself
@@ -589,12 +601,16 @@ class Session {
     const char* sym_name = dwfl_module_addrinfo(mod, at, &sym_off, &sym, nullptr, nullptr, nullptr);
     const std::uintptr_t entry_offset = sym_name != nullptr ? sym_off + 1 : 0;
 
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = cu_at(mod, at, &bias);
     int line = 0;
     const char* file = nullptr;
-    if (Dwfl_Line* l = dwfl_module_getsrc(mod, at)) file = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
-
-    Dwarf_Addr bias = 0;
-    Dwarf_Die* cu = dwfl_module_addrdie(mod, at, &bias);
+    if (cu != nullptr) {
+      if (Dwarf_Line* l = dwarf_getsrc_die(cu, at - bias)) {
+        file = dwarf_linesrc(l, nullptr, nullptr);
+        dwarf_lineno(l, &line);
+      }
+    }
     if (cu != nullptr) {
       const std::vector<Dwarf_Die> chain = scopes_at(cu, at - bias);
       const int m = static_cast<int>(chain.size());
