@@ -400,7 +400,14 @@ std::string function_name(Dwarf_Die* die, Owner* owner) {
   if (const char* mangled = linkage_name(die)) {
     const std::string full = demangle(mangled);
     *owner = owner_of(mangled, full);
-    return short_function_name(full);
+    // clang names a closure with internal linkage "$_N", N counting across
+    // the whole translation unit: the debug information numbers it in its
+    // own scope instead, as GCC's "{lambda#N}" does.
+    if (full.find("::$_") == std::string::npos) return short_function_name(full);
+    const Owner own = *owner;
+    std::string name = qualified_name(die, owner);
+    *owner = own;
+    return name;
   }
   *owner = Owner::kUser;
   return qualified_name(die, owner);
