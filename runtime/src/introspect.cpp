@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "external.hpp"
+#include "netpoll.hpp"
 #include "scheduler.hpp"
 
 namespace goro::rt {
@@ -229,6 +230,10 @@ SchedStats sched_stats() {
     s.stack_bytes_reserved = rt->stacks.reserved_bytes();
     s.guarded_stacks = rt->stacks.guarded();
     s.uptime_ms = (now_ns() - rt->start_ns) / 1000000;
+    s.poll_descriptors = netpoll_descriptors();
+    s.io_waiters = netpoll_waiters();
+    s.polls = netpoll_polls() - rt->netpoll_polls_base;
+    s.poll_events = netpoll_events() - rt->netpoll_events_base;
   });
   return s;
 }
