@@ -70,7 +70,11 @@
 // may park at once instead of making a system call that would say EAGAIN:
 // an echo round trip then costs the four data calls and no more. If the
 // event is merely still queued in epoll (nobody polled yet), the reader
-// parks and the next poll wakes it: later by one poll, never lost.
+// parks and the next poll wakes it: later by one poll, never lost. One
+// condition outlives the read that consumed its event: end of stream (or
+// an error) that arrived with the last bytes; the read returns the bytes,
+// the next one would return 0. So an event saying the peer hung up or the
+// socket failed sets a sticky `hup`, and with it the shortcut is off.
 //
 // Deadlines are runtime timers, one per direction in the record. Setting
 // one bumps the direction's sequence number (rseq/wseq) and arms the timer
@@ -144,6 +148,10 @@ struct PollDesc {
   std::atomic<std::uintptr_t> rg{0};  // read semaphore: 0, kReady, kWait or a G
   std::atomic<std::uintptr_t> wg{0};  // write semaphore
   std::atomic<bool> closing{false};   // set by poll_unblock (under lock)
+  // hup: an event said the peer hung up or the socket has an error
+  // (EPOLLRDHUP, EPOLLHUP, EPOLLERR). Sticky: the condition outlives the
+  // read that consumed the event (poll_maybe_ready).
+  std::atomic<bool> hup{false};
   std::atomic<std::int64_t> rd{0};    // read deadline: 0 none, -1 expired, else monotonic ns
   std::atomic<std::int64_t> wd{0};    // write deadline
 
@@ -536,6 +544,7 @@ int netpoll(std::int64_t delay_ns, Goroutine** out) noexcept {
     }
     ++events;
     const std::uint32_t e = ev[i].events;
+    if ((e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) pd->hup.store(true, std::memory_order_seq_cst);
     if ((e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
       if (Goroutine* g = unblock(pd, PollMode::read, true)) out[k++] = g;
     }
@@ -599,6 +608,7 @@ PollDesc* poll_open(int fd, PollOwner* owner, int* err) noexcept {
     pd->fd = fd;
     pd->owner = owner;
     pd->closing.store(false, std::memory_order_relaxed);
+    pd->hup.store(false, std::memory_order_relaxed);
     pd->rg.store(0, std::memory_order_relaxed);
     pd->wg.store(0, std::memory_order_relaxed);
     pd->rd.store(0, std::memory_order_relaxed);
@@ -663,7 +673,7 @@ PollResult poll_reset(PollDesc* pd, PollMode mode) noexcept {
 }
 
 bool poll_maybe_ready(PollDesc* pd, PollMode mode) noexcept {
-  return slot(pd, mode).load(std::memory_order_seq_cst) == kReady;
+  return slot(pd, mode).load(std::memory_order_seq_cst) == kReady || pd->hup.load(std::memory_order_seq_cst);
 }
 
 PollResult poll_wait(PollDesc* pd, PollMode mode) {

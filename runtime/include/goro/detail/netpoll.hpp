@@ -72,9 +72,10 @@ PollResult poll_reset(PollDesc* pd, PollMode mode) noexcept;
 PollResult poll_wait(PollDesc* pd, PollMode mode);
 
 // poll_maybe_ready reports whether a readiness event for the half arrived
-// since the last poll_reset (or the poller has not looked yet: see
+// since the last poll_reset or wake-up, or the peer ever hung up (see
 // netpoll.cpp, "Skipping the EAGAIN call"). False means the last system
-// call's "would block" or short read still stands.
+// call's "would block" or short read still stands (or its event is still
+// queued in epoll, and a poll will wake the caller).
 bool poll_maybe_ready(PollDesc* pd, PollMode mode) noexcept;
 
 // poll_set_deadline sets the deadline of one or both halves: when_ns is a
