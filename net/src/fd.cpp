@@ -329,6 +329,9 @@ int NetFd::prepare_read(std::size_t len) {
 }
 
 std::int64_t NetFd::read(void* buf, std::size_t len) {
+  // A preemption point, as every runtime call: a loop of calls that
+  // fail at once (a deadline in the past) must still let others run.
+  goro::detail::preempt_point();
   if (!mu_.rwlock(true)) return kErrClosing;
   RwGuard guard(this, mu_, true, [](NetFd* f) { f->destroy(); });
   if (const int e = prepare_read(len); e != 0) return e;
@@ -353,6 +356,7 @@ std::int64_t NetFd::read(void* buf, std::size_t len) {
 
 std::int64_t NetFd::write(const void* buf, std::size_t len, std::size_t* written) {
   *written = 0;
+  goro::detail::preempt_point();
   if (!mu_.rwlock(false)) return kErrClosing;
   RwGuard guard(this, mu_, false, [](NetFd* f) { f->destroy(); });
   if (const PollResult r = goro::detail::poll_reset(pd_, PollMode::write); r != PollResult::ok) {
@@ -384,6 +388,7 @@ std::int64_t NetFd::write(const void* buf, std::size_t len, std::size_t* written
 
 int NetFd::accept(SockAddr* peer, int* err) {
   *err = 0;
+  goro::detail::preempt_point();
   if (!mu_.rwlock(true)) {
     *err = kErrClosing;
     return -1;
