@@ -198,14 +198,18 @@ std::string format_addr(const SockAddr& a) {
   }
 }
 
-NetFd* NetFd::open(int sysfd, int family, bool stream, std::string net, int* err) noexcept {
+NetFd* NetFd::open(int sysfd, int family, bool stream, std::string net, int* err, const std::string* laddr) noexcept {
   NetFd* f;
   try {
     f = new NetFd(sysfd, stream, std::move(net));
-    SockAddr local;
-    local.len = sizeof local.ss;
-    if (::getsockname(sysfd, reinterpret_cast<sockaddr*>(&local.ss), &local.len) == 0) {
-      f->laddr_ = format_addr(local);
+    if (laddr != nullptr) {
+      f->laddr_ = *laddr;
+    } else {
+      SockAddr local;
+      local.len = sizeof local.ss;
+      if (::getsockname(sysfd, reinterpret_cast<sockaddr*>(&local.ss), &local.len) == 0) {
+        f->laddr_ = format_addr(local);
+      }
     }
   } catch (...) {
     ::close(sysfd);
@@ -424,6 +428,14 @@ int NetFd::wait_connected() {
       if (f->mu_.decref()) f->destroy();
     }
   } ref{this};
+  // On loopback (and often elsewhere) the handshake is over before
+  // connect(2) even returned: one getpeername then saves a park, a poll and
+  // a wake-up. Not yet connected (ENOTCONN), or refused: wait and ask.
+  {
+    SockAddr peer;
+    peer.len = sizeof peer.ss;
+    if (::getpeername(sysfd_, reinterpret_cast<sockaddr*>(&peer.ss), &peer.len) == 0) return 0;
+  }
   for (;;) {
     const PollResult r = goro::detail::poll_wait(pd_, PollMode::write);
     if (r != PollResult::ok) return poll_error(r);

@@ -83,7 +83,9 @@ class NetFd final : public goro::detail::PollOwner {
  public:
   // open wraps a connected or listening non-blocking socket and registers
   // it with the poller; on failure closes it and returns null (*err set).
-  static NetFd* open(int sysfd, int family, bool stream, std::string net, int* err) noexcept;
+  // laddr: the local address if known (else getsockname's).
+  static NetFd* open(int sysfd, int family, bool stream, std::string net, int* err,
+                     const std::string* laddr = nullptr) noexcept;
 
   // Calls: >= 0 on success, else -errno or a kErr* code (always < 0).
   // read returns bytes read (0: end of stream).
@@ -119,6 +121,10 @@ class NetFd final : public goro::detail::PollOwner {
   void set_remote_addr(std::string a) { raddr_ = std::move(a); }
   // unlink_on_close: a Unix listener removes its socket file when closed.
   void set_unlink_on_close(std::string path) { unlink_path_ = std::move(path); }
+  // accepted_laddr: the local address of the connections a listener
+  // accepts, when its own address says it (not a wildcard); else null.
+  const std::string* accepted_laddr() const noexcept { return accepted_laddr_.empty() ? nullptr : &accepted_laddr_; }
+  void set_accepted_laddr(std::string a) { accepted_laddr_ = std::move(a); }
 
   // PollOwner (run()'s teardown).
   void pin() noexcept override;
@@ -152,6 +158,7 @@ class NetFd final : public goro::detail::PollOwner {
   std::string raddr_;
   std::string laddr_;
   std::string unlink_path_;
+  std::string accepted_laddr_;
   std::atomic<bool> unlinked_{false};
 };
 

@@ -366,7 +366,7 @@ Conn Listener::accept() {
     ::close(s);
     op_error("accept", fd_->net(), "", fd_->local_addr(), e, "setsockopt");
   }
-  NetFd* c = NetFd::open(s, peer.family(), true, fd_->net(), &err);
+  NetFd* c = NetFd::open(s, peer.family(), true, fd_->net(), &err, fd_->accepted_laddr());
   if (c == nullptr) op_error("accept", fd_->net(), "", fd_->local_addr(), err, "epoll_ctl");
   c->set_remote_addr(detail::format_addr(peer));
   return Access::conn(c);
@@ -425,6 +425,10 @@ Listener listen(std::string_view network, std::string_view address) {
   NetFd* fd = NetFd::open(s, la.family(), true, net.name, &err);
   if (fd == nullptr) op_error("listen", net.name, "", res.shown, err, "epoll_ctl");
   if (net.is_unix() && !address.empty() && address[0] != '@') fd->set_unlink_on_close(std::string(address));
+  // Bound to one IP address (not a wildcard, nor a Unix path: a
+  // connection's own name is unnamed there), every connection it accepts
+  // has that local address: no getsockname per accept.
+  if (!net.is_unix() && !res.wildcard) fd->set_accepted_laddr(fd->local_addr());
   return Access::listener(fd);
 }
 

@@ -11,8 +11,8 @@
 //
 // Registration. A descriptor is registered once, when the net module opens
 // it (poll_open), for both directions, edge-triggered (EPOLLIN | EPOLLOUT |
-// EPOLLRDHUP | EPOLLET), and removed once, when its last user closes it
-// (poll_close). Edge-triggered: the kernel reports each arrival of data (or
+// EPOLLRDHUP | EPOLLET), and leaves the epoll set when its last user closes
+// it (poll_close, then close(2), which removes it). Edge-triggered: the kernel reports each arrival of data (or
 // room), not the state, so a descriptor nobody waits on costs nothing per
 // poll, and no re-arming call is ever needed. The price is that an edge
 // must never be lost, which is what the protocol below is for.
@@ -643,10 +643,16 @@ void poll_close(PollDesc* pd) noexcept {
   if (pd->rg.load(std::memory_order_seq_cst) > kWait || pd->wg.load(std::memory_order_seq_cst) > kWait) {
     fatal("runtime: netpoll: close of a descriptor with a parked goroutine");
   }
-  // Removed before the caller closes the descriptor: with a duplicate of it
-  // elsewhere (fork, dup), close alone would leave it registered.
-  epoll_event ev{};
-  ::epoll_ctl(g_epfd, EPOLL_CTL_DEL, pd->fd, &ev);
+  // A descriptor goro::net owns is about to be closed, which removes it
+  // from epoll: no EPOLL_CTL_DEL (one system call less per connection).
+  // Had the user duplicated it (dup, fork without exec), the registration
+  // would live on until the duplicate closes; its events carry this
+  // generation and are dropped. A descriptor wait_readable borrowed stays
+  // open: it is removed.
+  if (pd->owner == nullptr) {
+    epoll_event ev{};
+    ::epoll_ctl(g_epfd, EPOLL_CTL_DEL, pd->fd, &ev);
+  }
   std::lock_guard<std::mutex> l(g_registry.mu);
   if (pd->prev != nullptr) {
     pd->prev->next = pd->next;

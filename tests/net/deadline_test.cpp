@@ -271,7 +271,9 @@ TEST_P(DeadlineTest, CancellingTheContextAbortsADial) {
   run([] {
     FullListener full;
     ASSERT_TRUE(full.fill());
-    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    auto ctx_cancel = goro::with_cancel(goro::background());  // clang 14: no captured structured bindings
+    const goro::Context& ctx = ctx_cancel.first;
+    const goro::CancelFunc& cancel = ctx_cancel.second;
     goro::Chan<std::string> result(1);
     goro::go([&, ctx = ctx] {
       try {
@@ -294,7 +296,9 @@ TEST_P(DeadlineTest, AContextDeadlineBoundsADial) {
   run([] {
     FullListener full;
     ASSERT_TRUE(full.fill());
-    auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
+    auto ctx_cancel = goro::with_timeout(goro::background(), 30ms);
+    const goro::Context& ctx = ctx_cancel.first;
+    const goro::CancelFunc& cancel = ctx_cancel.second;
     auto e = expect_error([&] { goro::net::dial(ctx, "tcp", full.addr); });
     EXPECT_TRUE(e.timeout()) << e.what();
     EXPECT_EQ(std::string(e.what()), "dial tcp " + full.addr + ": i/o timeout");

@@ -56,9 +56,10 @@ class PollOwner {
 // fd is registered already). Any thread, in or out of run().
 PollDesc* poll_open(int fd, PollOwner* owner, int* err) noexcept;
 
-// poll_close removes fd from the poller and recycles the record. Called
-// once, after poll_unblock and after every waiter has left; the caller
-// closes the descriptor afterwards.
+// poll_close recycles the record. Called once, after poll_unblock and
+// after every waiter has left; the caller closes the descriptor afterwards
+// (for a descriptor with an owner, that close is what removes it from
+// epoll; one without is removed here, as it stays open).
 void poll_close(PollDesc* pd) noexcept;
 
 // poll_reset prepares one half for a system call: reports closing or an
