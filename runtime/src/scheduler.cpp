@@ -283,23 +283,21 @@ void releasep(Machine* m) noexcept {
 }
 
 // stopm puts m (holding no P) on the idle list and sleeps until startm hands
-// it a P (returns true, m->p set), the deadline passes, or the run exits
-// (false). clear_note = false when the caller cleared the note before
-// publishing itself as the timer sleeper.
-bool stopm(Runtime* rt, Machine* m, std::int64_t deadline, bool clear_note) {
+// it a P (returns true, m->p set) or the run exits (false).
+bool stopm(Runtime* rt, Machine* m) {
   {
     LockGuard l(rt->lock);
     if (rt->exiting.load(std::memory_order_relaxed)) return false;
     m->nextp = nullptr;
-    if (clear_note) m->park_note.clear();
+    m->park_note.clear();
     mput_locked(rt, m);
   }
-  m->park_note.sleep(deadline);
+  m->park_note.sleep();
   Processor* p;
   {
     LockGuard l(rt->lock);
     if (m->on_idle_list) {
-      // Timed out, or woken for the exit, or by an earlier timer.
+      // Woken for the exit.
       mremove_locked(rt, m);
       return false;
     }
@@ -578,7 +576,7 @@ idle:
       if (until == 0 || until > next) netpoll_break();
     }
     if (rt->debug.deadlock_check) check_dead(rt);
-    if (stopm(rt, m, -1, /*clear_note=*/true)) goto top;
+    if (stopm(rt, m)) goto top;
   }
 }
 
