@@ -39,6 +39,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -342,9 +344,29 @@ std::int64_t NetFd::read(void* buf, std::size_t len) {
   if (len == 0) return 0;
   if (len > kMaxRW) len = kMaxRW;
   for (;;) {
-    const ssize_t n = ::recv(sysfd_, buf, len, 0);
+    ssize_t n;
+    int inq = -1;  // bytes left in the socket after this read, when the kernel says (TCP_INQ)
+    if (inq_) {
+      iovec iov{buf, len};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      n = ::recvmsg(sysfd_, &msg, 0);
+      if (n > 0) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
+        }
+      }
+    } else {
+      n = ::recv(sysfd_, buf, len, 0);
+    }
     if (n >= 0) {
-      read_drained_ = stream_ && n > 0 && static_cast<std::size_t>(n) < len;
+      // Empty after this read: the kernel said so (inq == 0), or the read
+      // came back short. Either way the next read may park at once.
+      read_drained_ = stream_ && n > 0 && (inq >= 0 ? inq == 0 : static_cast<std::size_t>(n) < len);
       return n;
     }
     const int err = errno;

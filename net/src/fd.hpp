@@ -121,6 +121,14 @@ class NetFd final : public goro::detail::PollOwner {
   void set_remote_addr(std::string a) { raddr_ = std::move(a); }
   // unlink_on_close: a Unix listener removes its socket file when closed.
   void set_unlink_on_close(std::string path) { unlink_path_ = std::move(path); }
+  // set_inq: the socket has TCP_INQ on, so each read learns whether it
+  // emptied the socket (set before the descriptor is shared).
+  void set_inq(bool on) noexcept { inq_ = on; }
+  bool inq() const noexcept { return inq_; }
+  // Options accepted sockets inherit from a listener (TCP_NODELAY,
+  // TCP_INQ): -1 unknown until the first accept checks, 0 no, 1 yes.
+  std::atomic<int>& inherits_options() noexcept { return inherits_options_; }
+
   // accepted_laddr: the local address of the connections a listener
   // accepts, when its own address says it (not a wildcard); else null.
   const std::string* accepted_laddr() const noexcept { return accepted_laddr_.empty() ? nullptr : &accepted_laddr_; }
@@ -155,6 +163,8 @@ class NetFd final : public goro::detail::PollOwner {
   // read_drained_: the last read was short, so the socket was empty
   // (netpoll.cpp, "Skipping the EAGAIN call"). Under the read lock.
   bool read_drained_ = false;
+  bool inq_ = false;
+  std::atomic<int> inherits_options_{-1};
   std::string raddr_;
   std::string laddr_;
   std::string unlink_path_;

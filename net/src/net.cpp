@@ -89,6 +89,21 @@ int set_nodelay(int s) {
   return ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+// set_inq turns on TCP_INQ (Linux 4.18): each read then also says how many
+// bytes it left in the socket, and a read that emptied it lets the next
+// one park without the recv that would say EAGAIN (netpoll.cpp, "Skipping
+// the EAGAIN call"). False where the kernel lacks it.
+bool set_inq(int s) {
+  const int one = 1;
+  return ::setsockopt(s, IPPROTO_TCP, TCP_INQ, &one, sizeof one) == 0;
+}
+
+bool get_flag(int s, int opt) {
+  int v = 0;
+  socklen_t n = sizeof v;
+  return ::getsockopt(s, IPPROTO_TCP, opt, &v, &n) == 0 && v != 0;
+}
+
 int socket_of(int family) { return ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
 
 // partial_deadline is Go's: the share of the time left for one of
@@ -165,6 +180,7 @@ Conn dial_one(const Network& net, const SockAddr& ra, std::int64_t deadline, con
     ::close(s);
     op_error("dial", net.name, "", raddr, e, "setsockopt");
   }
+  const bool inq = !net.is_unix() && set_inq(s);
   // EINTR leaves the connect going on asynchronously, as EINPROGRESS does.
   const int cerr = ::connect(s, ra.sa(), ra.len) == 0 ? 0 : errno;
   if (cerr != 0 && cerr != EINPROGRESS && cerr != EALREADY && cerr != EINTR && cerr != EISCONN) {
@@ -175,6 +191,7 @@ Conn dial_one(const Network& net, const SockAddr& ra, std::int64_t deadline, con
   NetFd* fd = NetFd::open(s, ra.family(), true, net.name, &err);
   if (fd == nullptr) op_error("dial", net.name, "", raddr, err, "epoll_ctl");
   fd->set_remote_addr(raddr);
+  fd->set_inq(inq);
   if (cerr == 0 || cerr == EISCONN) return Access::conn(fd);
 
   // In progress: wait for writability, bounded by the deadline and ctx.
@@ -361,14 +378,31 @@ Conn Listener::accept() {
   const int s = fd_->accept(&peer, &err);
   if (s < 0) op_error("accept", fd_->net(), "", fd_->local_addr(), err, err > 0 ? "accept4" : nullptr);
   const bool is_unix = peer.family() == AF_UNIX;
-  if (!is_unix && detail::set_nodelay(s) != 0) {
-    const int e = errno;
-    ::close(s);
-    op_error("accept", fd_->net(), "", fd_->local_addr(), e, "setsockopt");
+  bool inq = false;
+  if (!is_unix) {
+    // The listener has TCP_NODELAY and TCP_INQ on, and Linux copies them
+    // into every socket it accepts; the first accept makes sure (once per
+    // listener), so the others cost no setsockopt.
+    int inherits = fd_->inherits_options().load(std::memory_order_relaxed);
+    if (inherits < 0) {
+      inherits = detail::get_flag(s, TCP_NODELAY) && (!fd_->inq() || detail::get_flag(s, TCP_INQ)) ? 1 : 0;
+      fd_->inherits_options().store(inherits, std::memory_order_relaxed);
+    }
+    if (inherits == 1) {
+      inq = fd_->inq();
+    } else {
+      if (detail::set_nodelay(s) != 0) {
+        const int e = errno;
+        ::close(s);
+        op_error("accept", fd_->net(), "", fd_->local_addr(), e, "setsockopt");
+      }
+      inq = detail::set_inq(s);
+    }
   }
   NetFd* c = NetFd::open(s, peer.family(), true, fd_->net(), &err, fd_->accepted_laddr());
   if (c == nullptr) op_error("accept", fd_->net(), "", fd_->local_addr(), err, "epoll_ctl");
   c->set_remote_addr(detail::format_addr(peer));
+  c->set_inq(inq);
   return Access::conn(c);
 }
 
@@ -409,9 +443,13 @@ Listener listen(std::string_view network, std::string_view address) {
     ::close(s);
     op_error("listen", net.name, "", res.shown, e, call);
   };
+  bool inq = false;
   if (!net.is_unix()) {
     const int one = 1;
     if (::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) fail("setsockopt");
+    // Inherited by the sockets accept() returns (Listener::accept checks).
+    if (detail::set_nodelay(s) != 0) fail("setsockopt");
+    inq = detail::set_inq(s);
     if (la.family() == AF_INET6) {
       // Dual stack for "tcp", IPv6 only for "tcp6" (Go's ipv6only).
       const int v6only = net.family == AF_INET6 ? 1 : 0;
@@ -425,6 +463,7 @@ Listener listen(std::string_view network, std::string_view address) {
   NetFd* fd = NetFd::open(s, la.family(), true, net.name, &err);
   if (fd == nullptr) op_error("listen", net.name, "", res.shown, err, "epoll_ctl");
   if (net.is_unix() && !address.empty() && address[0] != '@') fd->set_unlink_on_close(std::string(address));
+  fd->set_inq(inq);
   // Bound to one IP address (not a wildcard, nor a Unix path: a
   // connection's own name is unnamed there), every connection it accepts
   // has that local address: no getsockname per accept.

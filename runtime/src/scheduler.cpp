@@ -491,6 +491,23 @@ top:
       }
     }
 
+    // Before giving up the P: if goroutines wait on I/O and the check above
+    // was skipped because an M is blocked in the poller, look anyway. That
+    // M wakes when an event arrives, but on a loaded machine the kernel may
+    // not run it for milliseconds; meanwhile this M would sleep too, and
+    // the events would wait for both. One non-blocking epoll call on the
+    // way to idle is cheap (Go skips it; its spinning Ms hide the gap).
+    if (netpoll_waiters() > 0 && rt->lastpoll.load(std::memory_order_relaxed) == 0) {
+      Goroutine* list[kNetpollMax];
+      if (const int n = netpoll(0, list); n > 0) {
+        inject_list(m, list + 1, n - 1);
+        if (make_runnable(list[0])) {
+          *inherit = false;
+          return list[0];
+        }
+      }
+    }
+
     // Nothing. Give up the P, re-checking the global queue under the lock.
     {
       LockGuard l(rt->lock);
