@@ -200,10 +200,10 @@ std::string format_addr(const SockAddr& a) {
   }
 }
 
-NetFd* NetFd::open(int sysfd, int family, bool stream, std::string net, int* err, const std::string* laddr) noexcept {
+NetFd* NetFd::open(int sysfd, int family, bool stream, const char* net, int* err, const std::string* laddr) noexcept {
   NetFd* f;
   try {
-    f = new NetFd(sysfd, stream, std::move(net));
+    f = new NetFd(sysfd, family, stream, net);
     if (laddr != nullptr) {
       f->laddr_ = *laddr;
     } else {
@@ -218,7 +218,6 @@ NetFd* NetFd::open(int sysfd, int family, bool stream, std::string net, int* err
     *err = ENOMEM;
     return nullptr;
   }
-  (void)family;
   f->pd_ = goro::detail::poll_open(sysfd, f, err);
   if (f->pd_ == nullptr) {
     ::close(sysfd);
@@ -251,8 +250,9 @@ void NetFd::destroy() noexcept {
 }
 
 void NetFd::unlink_socket_file() noexcept {
-  if (!unlink_path_.empty() && !unlinked_.exchange(true, std::memory_order_relaxed)) {
-    ::unlink(unlink_path_.c_str());
+  if (extras_ != nullptr && !extras_->unlink_path.empty() &&
+      !extras_->unlinked.exchange(true, std::memory_order_relaxed)) {
+    ::unlink(extras_->unlink_path.c_str());
   }
 }
 
@@ -410,6 +410,45 @@ std::int64_t NetFd::write(const void* buf, std::size_t len, std::size_t* written
     return -err;
   }
   return static_cast<std::int64_t>(done);
+}
+
+std::int64_t NetFd::read_from(void* buf, std::size_t len, SockAddr* from) {
+  goro::detail::preempt_point();
+  if (!mu_.rwlock(true)) return kErrClosing;
+  RwGuard guard(this, mu_, true, [](NetFd* f) { f->destroy(); });
+  if (const PollResult r = goro::detail::poll_reset(pd_, PollMode::read); r != PollResult::ok) return poll_error(r);
+  for (;;) {
+    from->len = sizeof from->ss;
+    const ssize_t n = ::recvfrom(sysfd_, buf, len, 0, reinterpret_cast<sockaddr*>(&from->ss), &from->len);
+    if (n >= 0) return n;
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {
+      const PollResult r = goro::detail::poll_wait(pd_, PollMode::read);
+      if (r == PollResult::ok) continue;
+      return poll_error(r);
+    }
+    return -err;
+  }
+}
+
+std::int64_t NetFd::write_to(const void* buf, std::size_t len, const SockAddr& to) {
+  goro::detail::preempt_point();
+  if (!mu_.rwlock(false)) return kErrClosing;
+  RwGuard guard(this, mu_, false, [](NetFd* f) { f->destroy(); });
+  if (const PollResult r = goro::detail::poll_reset(pd_, PollMode::write); r != PollResult::ok) return poll_error(r);
+  for (;;) {
+    const ssize_t n = ::sendto(sysfd_, buf, len, MSG_NOSIGNAL, to.sa(), to.len);
+    if (n >= 0) return n;
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {
+      const PollResult r = goro::detail::poll_wait(pd_, PollMode::write);
+      if (r == PollResult::ok) continue;
+      return poll_error(r);
+    }
+    return -err;
+  }
 }
 
 int NetFd::accept(SockAddr* peer, int* err) {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -84,7 +85,8 @@ class NetFd final : public goro::detail::PollOwner {
   // open wraps a connected or listening non-blocking socket and registers
   // it with the poller; on failure closes it and returns null (*err set).
   // laddr: the local address if known (else getsockname's).
-  static NetFd* open(int sysfd, int family, bool stream, std::string net, int* err,
+  // net is a network name with static storage ("tcp", ...).
+  static NetFd* open(int sysfd, int family, bool stream, const char* net, int* err,
                      const std::string* laddr = nullptr) noexcept;
 
   // Calls: >= 0 on success, else -errno or a kErr* code (always < 0).
@@ -92,6 +94,10 @@ class NetFd final : public goro::detail::PollOwner {
   std::int64_t read(void* buf, std::size_t len);
   // write writes all of it; *written says how much went out before an error.
   std::int64_t write(const void* buf, std::size_t len, std::size_t* written);
+  // read_from reads one datagram and its sender's address.
+  std::int64_t read_from(void* buf, std::size_t len, SockAddr* from);
+  // write_to sends one datagram to `to`.
+  std::int64_t write_to(const void* buf, std::size_t len, const SockAddr& to);
   // accept returns a new descriptor (non-blocking) and its peer's
   // address, or -1 with *err a kErr* code or an errno (> 0).
   int accept(SockAddr* peer, int* err);
@@ -112,15 +118,16 @@ class NetFd final : public goro::detail::PollOwner {
   void release() noexcept;
 
   int sysfd() const noexcept { return sysfd_; }
+  int family() const noexcept { return family_; }
   bool closed() const noexcept { return mu_.closed(); }
-  const std::string& net() const noexcept { return net_; }
+  const char* net() const noexcept { return net_; }
   // local_addr is getsockname's when the descriptor was opened;
   // remote_addr is set by whoever made the connection (dial, accept).
   const std::string& local_addr() const noexcept { return laddr_; }
   const std::string& remote_addr() const noexcept { return raddr_; }
   void set_remote_addr(std::string a) { raddr_ = std::move(a); }
   // unlink_on_close: a Unix listener removes its socket file when closed.
-  void set_unlink_on_close(std::string path) { unlink_path_ = std::move(path); }
+  void set_unlink_on_close(std::string path) { extras().unlink_path = std::move(path); }
   // set_inq: the socket has TCP_INQ on, so each read learns whether it
   // emptied the socket (set before the descriptor is shared).
   void set_inq(bool on) noexcept { inq_ = on; }
@@ -131,15 +138,30 @@ class NetFd final : public goro::detail::PollOwner {
 
   // accepted_laddr: the local address of the connections a listener
   // accepts, when its own address says it (not a wildcard); else null.
-  const std::string* accepted_laddr() const noexcept { return accepted_laddr_.empty() ? nullptr : &accepted_laddr_; }
-  void set_accepted_laddr(std::string a) { accepted_laddr_ = std::move(a); }
+  const std::string* accepted_laddr() const noexcept {
+    return extras_ == nullptr || extras_->accepted_laddr.empty() ? nullptr : &extras_->accepted_laddr;
+  }
+  void set_accepted_laddr(std::string a) { extras().accepted_laddr = std::move(a); }
 
   // PollOwner (run()'s teardown).
   void pin() noexcept override;
   void close_and_unpin() noexcept override;
 
  private:
-  NetFd(int sysfd, bool stream, std::string net) : sysfd_(sysfd), stream_(stream), net_(std::move(net)) {}
+  NetFd(int sysfd, int family, bool stream, const char* net)
+      : sysfd_(sysfd), family_(family), stream_(stream), net_(net) {}
+
+  // ListenerExtras: what only listeners need, kept out of the per-
+  // connection object (set before the descriptor is shared).
+  struct ListenerExtras {
+    std::string unlink_path;     // a Unix listener's socket file
+    std::string accepted_laddr;  // see accepted_laddr()
+    std::atomic<bool> unlinked{false};
+  };
+  ListenerExtras& extras() {
+    if (extras_ == nullptr) extras_ = std::make_unique<ListenerExtras>();
+    return *extras_;
+  }
   ~NetFd() = default;
 
   // destroy closes the descriptor: called once, by whoever dropped the
@@ -151,8 +173,9 @@ class NetFd final : public goro::detail::PollOwner {
   int prepare_read(std::size_t len);
 
   const int sysfd_;
+  const int family_;
   const bool stream_;
-  const std::string net_;
+  const char* const net_;
   goro::detail::PollDesc* pd_ = nullptr;
   FdMutex mu_;
   // refs_: the handle (1), the open descriptor (1), and teardown pins.
@@ -167,9 +190,7 @@ class NetFd final : public goro::detail::PollOwner {
   std::atomic<int> inherits_options_{-1};
   std::string raddr_;
   std::string laddr_;
-  std::string unlink_path_;
-  std::string accepted_laddr_;
-  std::atomic<bool> unlinked_{false};
+  std::unique_ptr<ListenerExtras> extras_;
 };
 
 }  // namespace goro::net::detail

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <optional>
 
 #include "fd.hpp"
@@ -46,6 +47,7 @@ namespace detail {
 struct Access {
   static Conn conn(NetFd* f) noexcept { return Conn(f); }
   static Listener listener(NetFd* f) noexcept { return Listener(f); }
+  static PacketConn packet_conn(NetFd* f) noexcept { return PacketConn(f); }
 };
 
 namespace {
@@ -54,8 +56,8 @@ using Clock = std::chrono::steady_clock;
 
 // op_error throws Go's *OpError. err: kErrClosing, kErrTimeout, ECANCELED
 // (a cancelled context), or an errno from `syscall` ("connect: ...").
-[[noreturn]] void op_error(const char* op, const std::string& net, const std::string& source,
-                           const std::string& addr, int err, const char* syscall = nullptr) {
+[[noreturn]] void op_error(const char* op, std::string_view net, std::string_view source, std::string_view addr,
+                           int err, const char* syscall = nullptr) {
   std::string text = op;
   if (!net.empty()) text.append(" ").append(net);
   if (!source.empty()) text.append(" ").append(source);
@@ -104,7 +106,9 @@ bool get_flag(int s, int opt) {
   return ::getsockopt(s, IPPROTO_TCP, opt, &v, &n) == 0 && v != 0;
 }
 
-int socket_of(int family) { return ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
+int socket_of(int family, int socktype = SOCK_STREAM) {
+  return ::socket(family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
 
 // partial_deadline is Go's: the share of the time left for one of
 // `remaining` addresses (0: no deadline).
@@ -120,6 +124,31 @@ std::int64_t partial_deadline(std::int64_t now, std::int64_t deadline, std::size
   constexpr std::int64_t kSaneMinimum = 2'000'000'000;  // Go's saneMinimum, 2 s
   if (share < kSaneMinimum) share = std::min(left, kSaneMinimum);
   return now + share;
+}
+
+// v4_wildcard is the IPv4 wildcard with an IPv6 wildcard's port.
+SockAddr v4_wildcard(const SockAddr& v6) {
+  SockAddr la;
+  auto* in = reinterpret_cast<sockaddr_in*>(&la.ss);
+  in->sin_family = AF_INET;
+  in->sin_port = reinterpret_cast<const sockaddr_in6*>(&v6.ss)->sin6_port;
+  in->sin_addr.s_addr = htonl(INADDR_ANY);
+  la.len = sizeof(sockaddr_in);
+  return la;
+}
+
+// v4_mapped is an IPv4 address as a dual-stack IPv6 socket sends to it.
+SockAddr v4_mapped(const SockAddr& v4) {
+  SockAddr a;
+  const auto* in = reinterpret_cast<const sockaddr_in*>(&v4.ss);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = in->sin_port;
+  in6->sin6_addr.s6_addr[10] = 0xff;
+  in6->sin6_addr.s6_addr[11] = 0xff;
+  std::memcpy(&in6->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+  a.len = sizeof(sockaddr_in6);
+  return a;
 }
 
 bool ctx_done(const Context* ctx) { return ctx != nullptr && ctx->err() != ContextError::none; }
@@ -173,14 +202,15 @@ class Watcher {
 
 Conn dial_one(const Network& net, const SockAddr& ra, std::int64_t deadline, const Context* ctx) {
   const std::string raddr = format_addr(ra);
-  const int s = socket_of(ra.family());
+  const int s = socket_of(ra.family(), net.socktype);
   if (s < 0) op_error("dial", net.name, "", raddr, errno, "socket");
-  if (!net.is_unix() && set_nodelay(s) != 0) {
+  const bool tcp = net.is_stream() && !net.is_unix();
+  if (tcp && set_nodelay(s) != 0) {
     const int e = errno;
     ::close(s);
     op_error("dial", net.name, "", raddr, e, "setsockopt");
   }
-  const bool inq = !net.is_unix() && set_inq(s);
+  const bool inq = tcp && set_inq(s);
   // EINTR leaves the connect going on asynchronously, as EINPROGRESS does.
   const int cerr = ::connect(s, ra.sa(), ra.len) == 0 ? 0 : errno;
   if (cerr != 0 && cerr != EINPROGRESS && cerr != EALREADY && cerr != EINTR && cerr != EISCONN) {
@@ -188,7 +218,7 @@ Conn dial_one(const Network& net, const SockAddr& ra, std::int64_t deadline, con
     op_error("dial", net.name, "", raddr, cerr, "connect");
   }
   int err = 0;
-  NetFd* fd = NetFd::open(s, ra.family(), true, net.name, &err);
+  NetFd* fd = NetFd::open(s, ra.family(), net.is_stream(), net.static_name, &err);
   if (fd == nullptr) op_error("dial", net.name, "", raddr, err, "epoll_ctl");
   fd->set_remote_addr(raddr);
   fd->set_inq(inq);
@@ -418,7 +448,7 @@ int Listener::fd() const noexcept { return fd_ != nullptr ? fd_->sysfd() : -1; }
 
 Listener listen(std::string_view network, std::string_view address) {
   detail::Network net;
-  if (!detail::parse_network(network, &net)) {
+  if (!detail::parse_network(network, &net) || !net.is_stream()) {
     throw Error(std::make_error_code(std::errc::invalid_argument),
                 cat({"listen ", network, ": unknown network ", network}));
   }
@@ -428,13 +458,7 @@ Listener listen(std::string_view network, std::string_view address) {
   detail::SockAddr la = res.addrs.front();
   int s = detail::socket_of(la.family());
   if (s < 0 && la.family() == AF_INET6 && res.wildcard && net.family == AF_UNSPEC) {
-    // No IPv6 here: the IPv4 wildcard.
-    la = detail::SockAddr{};
-    auto* in = reinterpret_cast<sockaddr_in*>(&la.ss);
-    in->sin_family = AF_INET;
-    in->sin_port = reinterpret_cast<const sockaddr_in6*>(&res.addrs.front().ss)->sin6_port;
-    in->sin_addr.s_addr = htonl(INADDR_ANY);
-    la.len = sizeof(sockaddr_in);
+    la = detail::v4_wildcard(la);  // no IPv6 here
     s = detail::socket_of(AF_INET);
   }
   if (s < 0) op_error("listen", net.name, "", res.shown, errno, "socket");
@@ -460,7 +484,7 @@ Listener listen(std::string_view network, std::string_view address) {
   // The kernel caps the backlog at net.core.somaxconn, which Go reads and uses.
   if (::listen(s, 65535) != 0) fail("listen");
   int err = 0;
-  NetFd* fd = NetFd::open(s, la.family(), true, net.name, &err);
+  NetFd* fd = NetFd::open(s, la.family(), true, net.static_name, &err);
   if (fd == nullptr) op_error("listen", net.name, "", res.shown, err, "epoll_ctl");
   if (net.is_unix() && !address.empty() && address[0] != '@') fd->set_unlink_on_close(std::string(address));
   fd->set_inq(inq);
@@ -469,6 +493,121 @@ Listener listen(std::string_view network, std::string_view address) {
   // has that local address: no getsockname per accept.
   if (!net.is_unix() && !res.wildcard) fd->set_accepted_laddr(fd->local_addr());
   return Access::listener(fd);
+}
+
+// --- PacketConn -------------------------------------------------------------
+
+PacketConn::PacketConn(PacketConn&& other) noexcept : fd_(std::exchange(other.fd_, nullptr)) {}
+
+PacketConn& PacketConn::operator=(PacketConn&& other) noexcept {
+  if (this != &other) {
+    reset();
+    fd_ = std::exchange(other.fd_, nullptr);
+  }
+  return *this;
+}
+
+PacketConn::~PacketConn() { reset(); }
+
+void PacketConn::reset() noexcept {
+  if (fd_ != nullptr) {
+    fd_->close_nowait();
+    fd_->release();
+    fd_ = nullptr;
+  }
+}
+
+std::size_t PacketConn::read_from(void* buf, std::size_t len, std::string* from) {
+  if (fd_ == nullptr) detail::invalid("read");
+  detail::SockAddr sender;
+  const std::int64_t n = fd_->read_from(buf, len, &sender);
+  if (n >= 0) {
+    if (from != nullptr) *from = detail::format_addr(sender);
+    return static_cast<std::size_t>(n);
+  }
+  const int e = detail::err_of(n);
+  op_error("read", fd_->net(), fd_->local_addr(), "", e, e > 0 ? "recvfrom" : nullptr);
+}
+
+std::size_t PacketConn::write_to(const void* buf, std::size_t len, std::string_view addr) {
+  if (fd_ == nullptr) detail::invalid("write");
+  detail::Network net;
+  detail::parse_network(fd_->net(), &net);
+  detail::Resolved res;
+  detail::ResolveError rerr;
+  if (!detail::resolve(net, addr, false, &res, &rerr)) {
+    throw Error(rerr.code, cat({"write ", net.name, " ", fd_->local_addr(), ": ", rerr.text}));
+  }
+  // A dual-stack socket reaches IPv4 peers through mapped addresses.
+  detail::SockAddr to = res.addrs.front();
+  const int family = fd_->family();
+  for (const detail::SockAddr& a : res.addrs) {
+    if (a.family() == family) {
+      to = a;
+      break;
+    }
+  }
+  if (family == AF_INET6 && to.family() == AF_INET) to = detail::v4_mapped(to);
+  const std::int64_t n = fd_->write_to(buf, len, to);
+  if (n >= 0) return static_cast<std::size_t>(n);
+  const int e = detail::err_of(n);
+  op_error("write", fd_->net(), fd_->local_addr(), std::string(addr), e, e > 0 ? "sendto" : nullptr);
+}
+
+void PacketConn::close() {
+  if (fd_ == nullptr) detail::invalid("close");
+  if (const int e = fd_->close(); e != 0) op_error("close", fd_->net(), "", fd_->local_addr(), e);
+}
+
+void PacketConn::set_deadline(time_point t) {
+  if (fd_ == nullptr) detail::invalid("set");
+  if (fd_->set_deadline(detail::to_ns(t), true, true) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
+}
+
+void PacketConn::set_read_deadline(time_point t) {
+  if (fd_ == nullptr) detail::invalid("set");
+  if (fd_->set_deadline(detail::to_ns(t), true, false) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
+}
+
+void PacketConn::set_write_deadline(time_point t) {
+  if (fd_ == nullptr) detail::invalid("set");
+  if (fd_->set_deadline(detail::to_ns(t), false, true) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
+}
+
+std::string PacketConn::local_addr() const { return fd_ != nullptr ? fd_->local_addr() : std::string(); }
+int PacketConn::fd() const noexcept { return fd_ != nullptr ? fd_->sysfd() : -1; }
+
+PacketConn listen_packet(std::string_view network, std::string_view address) {
+  detail::Network net;
+  if (!detail::parse_network(network, &net) || net.is_stream()) {
+    throw Error(std::make_error_code(std::errc::invalid_argument),
+                cat({"listen ", network, ": unknown network ", network}));
+  }
+  detail::Resolved res;
+  detail::ResolveError rerr;
+  if (!detail::resolve(net, address, true, &res, &rerr)) throw Error(rerr.code, cat({"listen ", net.name, ": ", rerr.text}));
+  detail::SockAddr la = res.addrs.front();
+  int s = detail::socket_of(la.family(), SOCK_DGRAM);
+  if (s < 0 && la.family() == AF_INET6 && res.wildcard && net.family == AF_UNSPEC) {
+    la = detail::v4_wildcard(la);
+    s = detail::socket_of(AF_INET, SOCK_DGRAM);
+  }
+  if (s < 0) op_error("listen", net.name, "", res.shown, errno, "socket");
+  auto fail = [&](const char* call) {
+    const int e = errno;
+    ::close(s);
+    op_error("listen", net.name, "", res.shown, e, call);
+  };
+  if (la.family() == AF_INET6) {
+    const int v6only = net.family == AF_INET6 ? 1 : 0;
+    if (::setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) != 0) fail("setsockopt");
+  }
+  if (::bind(s, la.sa(), la.len) != 0) fail("bind");
+  int err = 0;
+  NetFd* fd = NetFd::open(s, la.family(), false, net.static_name, &err);
+  if (fd == nullptr) op_error("listen", net.name, "", res.shown, err, "epoll_ctl");
+  if (net.is_unix() && !address.empty() && address[0] != '@') fd->set_unlink_on_close(std::string(address));
+  return Access::packet_conn(fd);
 }
 
 Conn dial(std::string_view network, std::string_view address) {

@@ -112,9 +112,10 @@ bool parse_port(const Network& net, const std::string& port, int* out, ResolveEr
   struct servent se;
   struct servent* res = nullptr;
   char buf[1024];
-  const int rc = goro::blocking([&] { return ::getservbyname_r(port.c_str(), "tcp", &se, buf, sizeof buf, &res); });
+  const char* proto = net.is_stream() ? "tcp" : "udp";
+  const int rc = goro::blocking([&] { return ::getservbyname_r(port.c_str(), proto, &se, buf, sizeof buf, &res); });
   if (rc != 0 || res == nullptr) {
-    *err = {std::make_error_code(std::errc::invalid_argument), cat({"lookup ", net.name.rfind("tcp", 0) == 0 ? std::string_view("tcp") : std::string_view(net.name), "/", port, ": unknown port"})};
+    *err = {std::make_error_code(std::errc::invalid_argument), cat({"lookup ", net.is_stream() ? "tcp" : "udp", "/", port, ": unknown port"})};
     return false;
   }
   *out = ntohs(static_cast<std::uint16_t>(res->s_port));
@@ -172,21 +173,28 @@ bool resolve_unix(std::string_view address, Resolved* out, ResolveError* err) {
 }  // namespace
 
 bool Network::is_unix() const noexcept { return family == AF_UNIX; }
+bool Network::is_stream() const noexcept { return socktype == SOCK_STREAM; }
 
 bool parse_network(std::string_view name, Network* out) {
-  out->name = std::string(name);
-  if (name == "tcp") {
-    out->family = AF_UNSPEC;
-  } else if (name == "tcp4") {
-    out->family = AF_INET;
-  } else if (name == "tcp6") {
-    out->family = AF_INET6;
-  } else if (name == "unix") {
-    out->family = AF_UNIX;
-  } else {
-    return false;
+  struct Known {
+    const char* name;
+    int family, socktype;
+  };
+  static constexpr Known kKnown[] = {
+      {"tcp", AF_UNSPEC, SOCK_STREAM}, {"tcp4", AF_INET, SOCK_STREAM},  {"tcp6", AF_INET6, SOCK_STREAM},
+      {"unix", AF_UNIX, SOCK_STREAM},  {"udp", AF_UNSPEC, SOCK_DGRAM},  {"udp4", AF_INET, SOCK_DGRAM},
+      {"udp6", AF_INET6, SOCK_DGRAM},  {"unixgram", AF_UNIX, SOCK_DGRAM},
+  };
+  for (const Known& k : kKnown) {
+    if (std::string_view(k.name) == name) {
+      out->name = std::string(name);
+      out->static_name = k.name;
+      out->family = k.family;
+      out->socktype = k.socktype;
+      return true;
+    }
   }
-  return true;
+  return false;
 }
 
 std::string errno_text(int err) {
@@ -248,7 +256,7 @@ bool resolve(const Network& net, std::string_view address, bool for_listen, Reso
     // A name, or an IPv6 literal with a zone ("fe80::1%eth0").
     addrinfo hints{};
     hints.ai_family = net.family;
-    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_socktype = net.socktype;
     addrinfo* res = nullptr;
     const int rc = goro::blocking([&] { return ::getaddrinfo(host.c_str(), nullptr, &hints, &res); });
     if (rc != 0) {

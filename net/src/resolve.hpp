@@ -13,9 +13,12 @@ namespace goro::net::detail {
 
 // Network is a parsed network name.
 struct Network {
-  std::string name;      // as given: "tcp", "tcp4", "tcp6", "unix"
-  int family = 0;        // AF_UNSPEC (tcp), AF_INET, AF_INET6 or AF_UNIX
+  std::string name;      // as given: "tcp", "tcp4", "tcp6", "unix", "udp", "udp4", "udp6", "unixgram"
+  const char* static_name = "";  // the same, with static storage
+  int family = 0;        // AF_UNSPEC (tcp, udp), AF_INET, AF_INET6 or AF_UNIX
+  int socktype = 0;      // SOCK_STREAM or SOCK_DGRAM
   bool is_unix() const noexcept;
+  bool is_stream() const noexcept;
 };
 
 // parse_network: false for a network goro::net does not know.

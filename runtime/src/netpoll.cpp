@@ -131,7 +131,31 @@ namespace goro::detail {
 
 // PollDesc: see the essay. Fields are grouped by who may touch them.
 struct PollDesc {
-  PollDesc() noexcept : rtimer(&rt::read_deadline_fired, this), wtimer(&rt::write_deadline_fired, this) {}
+  PollDesc() noexcept = default;
+
+  // DeadlineTimers: the record's two timers, made the first time it gets
+  // a deadline (most connections never do: ~110 bytes saved on each) and
+  // kept with the record from then on, as the record is.
+  struct DeadlineTimers {
+    explicit DeadlineTimers(PollDesc* pd) noexcept
+        : read(&rt::read_deadline_fired, pd), write(&rt::write_deadline_fired, pd) {}
+    RuntimeTimer read;
+    RuntimeTimer write;
+  };
+  // timer returns the direction's timer, or null if none was ever made.
+  RuntimeTimer* timer(PollMode mode) const noexcept {
+    DeadlineTimers* t = timers.load(std::memory_order_acquire);
+    return t == nullptr ? nullptr : (mode == PollMode::read ? &t->read : &t->write);
+  }
+  // make_timer returns the direction's timer, making both (under deadline_lock).
+  RuntimeTimer& make_timer(PollMode mode) {
+    DeadlineTimers* t = timers.load(std::memory_order_relaxed);
+    if (t == nullptr) {
+      t = new DeadlineTimers(this);
+      timers.store(t, std::memory_order_release);
+    }
+    return mode == PollMode::read ? t->read : t->write;
+  }
 
   // --- registry (under Registry::mu), constant while open ---------------
   std::uint32_t index = 0;           // position in the chunk table, forever
@@ -164,8 +188,8 @@ struct PollDesc {
   // deadline_lock serializes deadline setters (and a waiter arming its
   // timer); taken before `lock`, never by a timer callback.
   rt::Lock deadline_lock;
-  RuntimeTimer rtimer;
-  RuntimeTimer wtimer;
+  // Written once, under deadline_lock; read without it (acquire).
+  std::atomic<DeadlineTimers*> timers{nullptr};
 };
 
 }  // namespace goro::detail
@@ -306,11 +330,12 @@ void deadline_fired(PollDesc* pd, PollMode mode) noexcept {
 // if the deadline was set outside run() (or its timer was dropped when an
 // earlier run ended).
 void arm_if_needed(PollDesc* pd, PollMode mode) noexcept {
-  RuntimeTimer& t = mode == PollMode::read ? pd->rtimer : pd->wtimer;
-  if (deadline(pd, mode).load(std::memory_order_relaxed) <= 0 || t.pending()) return;
+  if (deadline(pd, mode).load(std::memory_order_relaxed) <= 0) return;
+  if (RuntimeTimer* armed = pd->timer(mode); armed != nullptr && armed->pending()) return;
   LockGuard dl(pd->deadline_lock);
   LockGuard l(pd->lock);
   const std::int64_t d = deadline(pd, mode).load(std::memory_order_relaxed);
+  RuntimeTimer& t = pd->make_timer(mode);
   if (d <= 0 || t.pending() || pd->closing.load(std::memory_order_relaxed)) return;
   // The sequence stays: a callback of an earlier arming that is about to
   // run finds the deadline still pending and does the same as ours would.
@@ -643,6 +668,11 @@ void poll_close(PollDesc* pd) noexcept {
   if (pd->rg.load(std::memory_order_seq_cst) > kWait || pd->wg.load(std::memory_order_seq_cst) > kWait) {
     fatal("runtime: netpoll: close of a descriptor with a parked goroutine");
   }
+  // A timer armed by a setter racing with poll_unblock may still be
+  // pending: harmless (its sequence is stale) but it must not make the
+  // record's next owner believe a timer is armed for its deadline.
+  if (RuntimeTimer* t = pd->timer(PollMode::read)) t->stop();
+  if (RuntimeTimer* t = pd->timer(PollMode::write)) t->stop();
   // A descriptor goro::net owns is about to be closed, which removes it
   // from epoll: no EPOLL_CTL_DEL (one system call less per connection).
   // Had the user duplicated it (dup, fork without exec), the registration
@@ -699,8 +729,8 @@ void poll_set_deadline(PollDesc* pd, std::int64_t when_ns, bool read, bool write
   if (d != 0 && d <= monotonic_now_ns()) d = -1;  // already past: expired, not "none"
   LockGuard dl(pd->deadline_lock);
   // Outside pd->lock: stop() waits for a running callback, which takes it.
-  if (read) pd->rtimer.stop();
-  if (write) pd->wtimer.stop();
+  if (RuntimeTimer* t = pd->timer(PollMode::read); read && t != nullptr) t->stop();
+  if (RuntimeTimer* t = pd->timer(PollMode::write); write && t != nullptr) t->stop();
   Goroutine* rg = nullptr;
   Goroutine* wg = nullptr;
   {
@@ -709,14 +739,14 @@ void poll_set_deadline(PollDesc* pd, std::int64_t when_ns, bool read, bool write
     if (read) {
       pd->rd.store(d, std::memory_order_seq_cst);
       pd->rt_seq = ++pd->rseq;
-      if (d > 0) start_timer(pd->rtimer, d);
+      if (d > 0) start_timer(pd->make_timer(PollMode::read), d);
       if (d < 0) rg = unblock(pd, PollMode::read, false);
       wake_thread(pd, PollMode::read);
     }
     if (write) {
       pd->wd.store(d, std::memory_order_seq_cst);
       pd->wt_seq = ++pd->wseq;
-      if (d > 0) start_timer(pd->wtimer, d);
+      if (d > 0) start_timer(pd->make_timer(PollMode::write), d);
       if (d < 0) wg = unblock(pd, PollMode::write, false);
       wake_thread(pd, PollMode::write);
     }
@@ -742,8 +772,8 @@ void poll_unblock(PollDesc* pd) noexcept {
   if (rg != nullptr) goro::ready(rg);
   if (wg != nullptr) goro::ready(wg);
   // No setter arms a timer once closing is set; stop those armed before.
-  pd->rtimer.stop();
-  pd->wtimer.stop();
+  if (RuntimeTimer* t = pd->timer(PollMode::read)) t->stop();
+  if (RuntimeTimer* t = pd->timer(PollMode::write)) t->stop();
 }
 
 }  // namespace goro::detail

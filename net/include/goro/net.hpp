@@ -155,6 +155,44 @@ class Listener {
   detail::NetFd* fd_ = nullptr;
 };
 
+// PacketConn is a datagram socket (Go's net.PacketConn: UDPConn,
+// UnixConn on "unixgram"). Move-only; the destructor closes it. Close,
+// deadlines and errors behave as Conn's.
+class PacketConn {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  PacketConn() noexcept = default;  // no socket: every call throws Error (EINVAL)
+  PacketConn(PacketConn&& other) noexcept;
+  PacketConn& operator=(PacketConn&& other) noexcept;
+  PacketConn(const PacketConn&) = delete;
+  PacketConn& operator=(const PacketConn&) = delete;
+  ~PacketConn();
+
+  // read_from parks until a datagram arrives, copies it (cut to len, as
+  // Go does) and returns how many bytes it copied; *from, if given, gets
+  // the sender's address ("127.0.0.1:5353", a path, or "" if unnamed).
+  std::size_t read_from(void* buf, std::size_t len, std::string* from = nullptr);
+  // write_to sends one datagram to addr ("host:port", or a socket path for
+  // "unixgram"), parking while the socket buffer is full; returns len.
+  std::size_t write_to(const void* buf, std::size_t len, std::string_view addr);
+  std::size_t write_to(std::string_view data, std::string_view addr) { return write_to(data.data(), data.size(), addr); }
+  void close();
+  void set_deadline(time_point t);
+  void set_read_deadline(time_point t);
+  void set_write_deadline(time_point t);
+  std::string local_addr() const;
+  int fd() const noexcept;
+  explicit operator bool() const noexcept { return fd_ != nullptr; }
+
+ private:
+  friend struct detail::Access;
+  explicit PacketConn(detail::NetFd* fd) noexcept : fd_(fd) {}
+  void reset() noexcept;
+
+  detail::NetFd* fd_ = nullptr;
+};
+
 // listen listens on a local address (net.Listen). network: "tcp", "tcp4",
 // "tcp6" or "unix". address: "127.0.0.1:0", ":8080" (every interface, IPv4
 // and IPv6 for "tcp"), "[::1]:0", "localhost:9000" (a name: its first IPv4
@@ -162,8 +200,15 @@ class Listener {
 // namespace).
 Listener listen(std::string_view network, std::string_view address);
 
-// dial connects to an address (net.Dial); same networks and addresses as
-// listen. With a name, each address it resolves to is tried in turn.
+// listen_packet opens a datagram socket on a local address
+// (net.ListenPacket). network: "udp", "udp4", "udp6" or "unixgram";
+// addresses as for listen.
+PacketConn listen_packet(std::string_view network, std::string_view address);
+
+// dial connects to an address (net.Dial); networks are listen's and
+// listen_packet's ("udp": a Conn whose reads and writes are datagrams to
+// and from that one peer). With a name, each address it resolves to is
+// tried in turn.
 Conn dial(std::string_view network, std::string_view address);
 // dial with a timeout for the whole dial, resolution included (net.DialTimeout).
 Conn dial(std::string_view network, std::string_view address, std::chrono::nanoseconds timeout);
