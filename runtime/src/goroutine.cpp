@@ -354,6 +354,8 @@ void ready_from_scheduler(Goroutine* g) noexcept {
   if (runq_put(m->p, g, /*next=*/true)) wakep();
 }
 
+bool make_runnable(Goroutine* g) noexcept { return ready_status(g); }
+
 void sleep_timer_fired(void* arg, std::int64_t) { goro::ready(static_cast<Goroutine*>(arg)); }
 
 namespace {

@@ -17,6 +17,7 @@
 
 #include "external.hpp"
 #include "goro/detail/debug.hpp"
+#include "netpoll.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
 
@@ -357,6 +358,10 @@ SchedStats sched_stats() {
     s.stack_bytes_reserved = rt->stacks.reserved_bytes();
     s.guarded_stacks = rt->stacks.guarded();
     s.uptime_ms = (now_ns() - rt->start_ns) / 1000000;
+    s.poll_descriptors = netpoll_descriptors();
+    s.io_waiters = netpoll_waiters();
+    s.polls = netpoll_polls() - rt->netpoll_polls_base;
+    s.poll_events = netpoll_events() - rt->netpoll_events_base;
   });
   return s;
 }

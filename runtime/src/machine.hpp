@@ -8,8 +8,9 @@
 // goroutine's context is saved.
 //
 // An M holds at most one P. Without one it sleeps on its note until startm()
-// hands it a P (nextp) and wakes it. One idle M at a time sleeps with a
-// deadline: the earliest timer of all Ps (Runtime::timer_sleeper).
+// hands it a P (nextp) and wakes it. One idle M at a time blocks in the
+// network poller instead, until I/O or the earliest timer of all Ps
+// (Runtime::lastpoll, netpoll.cpp).
 #pragma once
 
 #include <pthread.h>

@@ -9,9 +9,9 @@
 //     schedule round; an M looking for work calls it on other Ps; the idle
 //     M that sleeps until the next timer calls it when it wakes. One M at a
 //     time runs a P's timers (timers_busy), callbacks run without the lock.
-//   - Arming a timer that becomes the earliest of its P wakes the timer
-//     sleeper if it sleeps too long (wake_timer_sleeper), so an idle
-//     process never polls and never oversleeps.
+//   - Arming a timer that becomes the earliest of its P breaks the poller's
+//     wait if it would sleep too long (wake_netpoller), so an idle process
+//     never polls and never oversleeps.
 // Alternatives rejected: a timer thread (a thread hop per timer, and a
 // single lock for all timers); a hashed wheel (coarse, and Go's semantics
 // want exact ordering).
@@ -128,7 +128,7 @@ void Processor::add_timer(RuntimeTimer* t) noexcept {
     earliest = TA::index(t) == 0;
     update_timer0();
   }
-  if (earliest) wake_timer_sleeper(when);
+  if (earliest) wake_netpoller(when);
 }
 
 bool Processor::remove_timer(RuntimeTimer* t) noexcept {

@@ -16,7 +16,9 @@
 //   3. refreshes the coarse clock used for wait times in dumps;
 //   4. prints the schedtrace (GORODEBUG=schedtrace=X);
 //   5. scavenges stacks (returns the memory of long-unused free stacks);
-//   6. wakes an M if a timer is overdue (a P held by a hog cannot run it).
+//   6. wakes an M if a timer is overdue (a P held by a hog cannot run it);
+//   7. polls the network if nobody has for 10 ms (Ps busy with goroutines
+//      that never run out of work never poll), as Go's sysmon does.
 // Tick: 20 us while things happen, doubling after 1 ms of quiet up to 10 ms
 // (Go's values). With every P idle, no blocking call and nothing to
 // scavenge, it sleeps until a P starts running again: an idle process
@@ -28,6 +30,7 @@
 #include <cstring>
 #include <vector>
 
+#include "netpoll.hpp"
 #include "scheduler.hpp"
 
 namespace goro::rt {
@@ -42,6 +45,7 @@ constexpr std::int64_t kMaxDelayNs = 10'000'000;
 constexpr std::int64_t kScavengePeriodNs = 250'000'000;
 constexpr std::int64_t kRunnextDelayNs = 1'000'000;
 constexpr std::int64_t kScavengeBatch = 1 << 18;
+constexpr std::int64_t kNetpollStaleNs = 10'000'000;  // Go's sysmon: 10 ms
 
 struct PWatch {
   std::uint32_t schedtick = 0;
@@ -281,7 +285,13 @@ void sysmon_main(Runtime* rt) {
       last_scavenge = now;
     }
     const std::int64_t next = next_timer_when();
-    if (next != kNoTimer && next + 1'000'000 < now) wake_timer_sleeper(next);
+    if (next != kNoTimer && next + 1'000'000 < now) wake_netpoller(next);
+    std::int64_t last = rt->lastpoll.load(std::memory_order_seq_cst);
+    if (last != 0 && last + kNetpollStaleNs < now && netpoll_waiters() > 0 &&
+        rt->lastpoll.compare_exchange_strong(last, now, std::memory_order_seq_cst)) {
+      Goroutine* list[kNetpollMax];
+      if (const int n = netpoll(0, list); n > 0) inject_list(nullptr, list, n);
+    }
   }
 }
 

@@ -38,6 +38,11 @@ struct SchedStats {
   std::int64_t stack_bytes_reserved = 0; // address space reserved for stacks
   std::int64_t guarded_stacks = 0;       // stacks with a guard page (the rest use a canary)
   std::int64_t uptime_ms = 0;            // since run() began
+  // The network poller (goro::net, wait_readable):
+  std::int64_t poll_descriptors = 0;     // descriptors registered with it now (the whole process)
+  std::int64_t io_waiters = 0;           // goroutines parked in "IO wait"
+  std::uint64_t polls = 0;               // epoll_wait calls since run() began
+  std::uint64_t poll_events = 0;         // readiness events they returned
 };
 
 // sched_stats returns a snapshot; all zero outside run().
