@@ -147,7 +147,20 @@ std::size_t select(Cases&&... cases) {
   }(std::index_sequence_for<Cases...>{});
 
   bool received = false;
-  const int chosen = detail::select_go(sc, static_cast<int>(kChanCases), kDefaults == 0, &received);
+  int chosen;
+  if constexpr (kChanCases == 1 && kDefaults == 1) {
+    // One case and a default is a non-blocking send or receive (Go compiles
+    // it to selectnbsend/selectnbrecv), with their lock-free look first.
+    if (sc[0].is_send) {
+      chosen = detail::chan_try_send(sc[0].c, sc[0].elem) ? 0 : -1;
+    } else {
+      const int r = detail::chan_try_recv(sc[0].c, sc[0].elem);
+      chosen = r == 0 ? -1 : 0;
+      received = r == 1;
+    }
+  } else {
+    chosen = detail::select_go(sc, static_cast<int>(kChanCases), kDefaults == 0, &received);
+  }
   const std::size_t arg = chosen < 0 ? default_arg : arg_of[chosen];
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (
