@@ -1091,6 +1091,19 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
   bool inherit = false;
   Goroutine* next = runq_get(p, &inherit);
   if (next == nullptr) return nullptr;
+  if (next->stack.slot == nullptr && p->sfree_count == 0 && g->reason == SwitchReason::kPark &&
+      g->park_unlock != nullptr) {
+    // next would start on a stack that is not in the P's cache: likely
+    // fresh memory, whose first touch costs ~10 us on a VM, and g still
+    // holds what park() unlocks after the switch (a channel's lock, say).
+    // Through g0 instead, which unlocks before binding the stack: with
+    // a million goroutines parking on one channel, the other P spun on
+    // that lock for a quarter of the run. Back into runnext, where it came
+    // from or would have gone next anyway.
+    p->direct_streak = 0;
+    runq_put(p, next, /*next=*/true);
+    return nullptr;
+  }
   prepare_to_run(m, p, next, inherit);
   return next;
 #endif
