@@ -171,14 +171,19 @@ std::pair<Context, CancelFunc> with_cancel(Context parent) {
   return make_child(parent, parent.deadline());
 }
 
-std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady_clock::time_point t) {
+namespace {
+
+// deadline_child is with_deadline with the clock already read (`now`, ns):
+// with_timeout reads it once for both the deadline and the check.
+std::pair<Context, CancelFunc> deadline_child(Context parent, std::chrono::steady_clock::time_point t,
+                                              std::int64_t now) {
   if (auto pd = parent.deadline(); pd && *pd <= t) {
     return with_cancel(std::move(parent));  // the parent's earlier deadline governs
   }
   auto result = make_child(parent, t);
   detail::ContextState& s = *result.first.state();
   const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  if (when <= monotonic_now_ns()) {
+  if (when <= now) {
     s.cancel(ContextError::deadline_exceeded);
   } else if (t != std::chrono::steady_clock::time_point::max() && s.err.load() == ContextError::none) {
     s.timer.start(when);
@@ -186,11 +191,19 @@ std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady
   return result;
 }
 
+}  // namespace
+
+std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady_clock::time_point t) {
+  return deadline_child(std::move(parent), t, monotonic_now_ns());
+}
+
 std::pair<Context, CancelFunc> with_timeout(Context parent, std::chrono::nanoseconds d) {
-  const auto now = std::chrono::steady_clock::now();
+  // steady_clock is CLOCK_MONOTONIC, the runtime timers' clock.
+  const std::int64_t now_ns = monotonic_now_ns();
+  const auto now = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(now_ns));
   const auto max = std::chrono::steady_clock::time_point::max();
   const auto t = d.count() > (max - now).count() ? max : now + d;
-  return with_deadline(std::move(parent), t);
+  return deadline_child(std::move(parent), t, now_ns);
 }
 
 }  // namespace goro
