@@ -107,10 +107,9 @@ struct ChanHooks {
 class ChanBase {
  public:
   ChanBase(std::size_t capacity, const ElemOps* ops, void* buffer, const ChanHooks* hooks = nullptr) noexcept
-      : hooks_(hooks), ops_(ops), cap_(capacity), buf_(buffer) {}
+      : ops_(ops), cap_(capacity), buf_(buffer), hooks_(hooks) {}
 
   std::atomic<long> refs{1};
-  const ChanHooks* const hooks_;
   SpinLock lock;  // guards everything below except what is atomic
   const ElemOps* const ops_;
   const std::size_t cap_;
@@ -121,6 +120,9 @@ class ChanBase {
   WaitQueue recvq;
   WaitQueue sendq;
   void* const buf_;
+  // Last: read only when a handle goes, and the hot fields above keep the
+  // cache-line layout they had before it came.
+  const ChanHooks* const hooks_;
 
   void* slot(std::size_t i) const noexcept { return static_cast<char*>(buf_) + i * ops_->size; }
 };
