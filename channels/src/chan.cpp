@@ -53,8 +53,10 @@
 // the hand-off to a parked peer needs a consistent view of both queues and
 // the buffer, and a lock-free design makes close and select much harder);
 // a condition variable per channel (wakes threads, not goroutines).
+#include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 
 #include "chan_internal.hpp"
 
@@ -175,19 +177,61 @@ inline void park_on(ChanBase* c, WaitQueue& q, ChanWaiter* w, WaitReason reason)
 
 }  // namespace
 
-ChanBase* chan_make(std::size_t capacity, const ElemOps* ops) {
-  const std::size_t header = (sizeof(ChanBase) + ops->align - 1) / ops->align * ops->align;
-  if (capacity > (std::size_t{1} << 40) / ops->size) throw std::length_error("goro::Chan: capacity out of range");
-  const std::size_t align = std::max(alignof(ChanBase), ops->align);
-  void* mem = ::operator new(header + capacity * ops->size, std::align_val_t(align));
-  return ::new (mem) ChanBase(capacity, ops, static_cast<char*>(mem) + header);
+namespace {
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// A channel's block: | ChanBase | buffer (cap slots) | extra (hooked channels) |.
+std::size_t block_align(const ChanBase* c) noexcept {
+  const std::size_t a = std::max(alignof(ChanBase), c->ops_->align);
+  return c->hooks_ != nullptr ? std::max(a, kChanExtraAlign) : a;
 }
 
-void chan_retain(ChanBase* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+std::size_t extra_offset(std::size_t header, std::size_t capacity, const ElemOps* ops) {
+  return round_up(header + capacity * ops->size, kChanExtraAlign);
+}
 
-void chan_release(ChanBase* c) noexcept {
-  // acq_rel: the last owner sees every other owner's writes before freeing.
-  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+ChanBase* make_block(std::size_t capacity, const ElemOps* ops, std::size_t extra_size, const ChanHooks* hooks) {
+  const std::size_t header = round_up(sizeof(ChanBase), ops->align);
+  if (capacity > (std::size_t{1} << 40) / ops->size) throw std::length_error("goro::Chan: capacity out of range");
+  std::size_t align = std::max(alignof(ChanBase), ops->align);
+  std::size_t bytes = header + capacity * ops->size;
+  if (hooks != nullptr) {
+    align = std::max(align, kChanExtraAlign);
+    bytes = extra_offset(header, capacity, ops) + extra_size;
+  }
+  // Plain new unless the block needs more than malloc's alignment: the
+  // aligned operator new goes through memalign, which costs several times
+  // more.
+  void* mem = align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? ::operator new(bytes)
+                                                        : ::operator new(bytes, std::align_val_t(align));
+  return ::new (mem) ChanBase(capacity, ops, static_cast<char*>(mem) + header, hooks);
+}
+
+}  // namespace
+
+ChanBase* chan_make(std::size_t capacity, const ElemOps* ops) { return make_block(capacity, ops, 0, nullptr); }
+
+ChanBase* chan_make_with(std::size_t capacity, const ElemOps* ops, std::size_t extra_size, const ChanHooks* hooks,
+                         void** extra) {
+  ChanBase* c = make_block(capacity, ops, extra_size, hooks);
+  *extra = chan_extra(c);
+  return c;
+}
+
+ChanBase* chan_of_extra(void* extra, std::size_t capacity, const ElemOps* ops) noexcept {
+  return reinterpret_cast<ChanBase*>(static_cast<char*>(extra) -
+                                     extra_offset(round_up(sizeof(ChanBase), ops->align), capacity, ops));
+}
+
+void* chan_extra(ChanBase* c) noexcept {
+  const std::size_t header = static_cast<std::size_t>(static_cast<char*>(c->buf_) - reinterpret_cast<char*>(c));
+  return reinterpret_cast<char*>(c) + extra_offset(header, c->cap_, c->ops_);
+}
+
+// chan_free: the last reference is gone (a handle's, or a hooked
+// channel's owner's). Goroutines may still wait on it (essay: Orphans).
+void chan_free(ChanBase* c) noexcept {
   // The buffered values die with the last handle: nobody can receive them.
   // (No lock: waiters left behind never touch the buffer.)
   std::size_t n = c->count.load(std::memory_order_relaxed);
@@ -203,14 +247,30 @@ void chan_release(ChanBase* c) noexcept {
     pinned = c->select_pins != 0;
     c->dead = pinned;  // the last select to let go frees it
   }
-  if (busy || run_exiting()) primitive_destroyed(c, busy);
-  if (!pinned) chan_free(c);
+  if (busy || run_exiting()) [[unlikely]] primitive_destroyed(c, busy);
+  if (!pinned) [[likely]] chan_dealloc(c);
 }
 
-void chan_free(ChanBase* c) noexcept {
-  const std::size_t align = std::max(alignof(ChanBase), c->ops_->align);
+void chan_dealloc(ChanBase* c) noexcept {
+  const std::size_t align = block_align(c);
   c->~ChanBase();
-  ::operator delete(static_cast<void*>(c), std::align_val_t(align));
+  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+    ::operator delete(static_cast<void*>(c));
+  } else {
+    ::operator delete(static_cast<void*>(c), std::align_val_t(align));
+  }
+}
+
+void chan_retain(ChanBase* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+
+void chan_release(ChanBase* c) noexcept {
+  if (c->hooks_ != nullptr) {
+    c->hooks_->release(c);
+    return;
+  }
+  // acq_rel: the last owner sees every other owner's writes before freeing.
+  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  chan_free(c);
 }
 
 void chan_send(ChanBase* c, void* src) {

@@ -14,6 +14,15 @@
 // The parent holds its children (shared ownership) until they are
 // cancelled: as in Go, a context that is never cancelled lives as long as
 // its parent.
+//
+// Memory: one allocation holds the done channel and the state (with the
+// shared_ptr's control block): the state is the channel block's extra room
+// (chan_make_with), placed there by StateAlloc. The block goes when both
+// are done with: the state's own reference on the channel is dropped when
+// the shared_ptr frees the state's memory, and done() handles hold
+// references of their own. A per-request context (with_timeout, a look at
+// done(), cancel) thus costs one allocation for the state and one for the
+// CancelFunc's closure.
 #include "goro/context.hpp"
 
 #include <algorithm>
@@ -26,12 +35,14 @@ namespace goro {
 namespace detail {
 
 struct ContextState {
-  explicit ContextState(std::shared_ptr<ContextState> p) : parent(std::move(p)) {}
+  explicit ContextState(std::shared_ptr<ContextState> p) noexcept : parent(std::move(p)) {}
   ~ContextState() = default;
 
   Lock lock;
   std::shared_ptr<ContextState> parent;
-  Chan<Unit> done{0};
+  // done is the channel whose block holds this state; not a handle (that
+  // would keep the block alive forever), see StateAlloc.
+  ChanBase* done = nullptr;  // set right after construction
   std::atomic<ContextError> err{ContextError::none};
   std::optional<std::chrono::steady_clock::time_point> deadline;
   std::vector<std::shared_ptr<ContextState>> children;  // under lock
@@ -74,12 +85,46 @@ struct ContextState {
       err.store(e, std::memory_order_release);
       kids.swap(children);
     }
-    done.close();
+    chan_close(done);
     for (const auto& k : kids) k->cancel(e);
     timer.stop();
     if (parent) parent->remove_child(this);
   }
 };
+
+namespace {
+
+const ChanHooks kDoneHooks{[](ChanBase* c) noexcept {
+  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) chan_free(c);
+}};
+
+// StateAlloc is the shared_ptr's allocator: the state's memory (control
+// block included) is the extra room of a new done channel's block, whose
+// first reference stands for the state and is dropped with its memory.
+template <class T>
+struct StateAlloc {
+  using value_type = T;
+  ChanBase** made;  // where allocate() reports the channel it made
+
+  explicit StateAlloc(ChanBase** m) noexcept : made(m) {}
+  template <class U>
+  StateAlloc(const StateAlloc<U>& other) noexcept : made(other.made) {}  // NOLINT: rebinding
+
+  T* allocate(std::size_t n) {
+    static_assert(alignof(T) <= kChanExtraAlign);
+    void* extra = nullptr;
+    *made = chan_make_with(0, &elem_ops<Unit>, n * sizeof(T), &kDoneHooks, &extra);
+    return static_cast<T*>(extra);
+  }
+  void deallocate(T* p, std::size_t) noexcept { kDoneHooks.release(chan_of_extra(p, 0, &elem_ops<Unit>)); }
+
+  template <class U>
+  bool operator==(const StateAlloc<U>&) const noexcept {
+    return true;
+  }
+};
+
+}  // namespace
 
 }  // namespace detail
 
@@ -92,7 +137,11 @@ const char* to_string(ContextError e) noexcept {
   return "";
 }
 
-Chan<Unit> Context::done() const { return s_ ? s_->done : Chan<Unit>(); }
+Chan<Unit> Context::done() const {
+  if (!s_) return Chan<Unit>();
+  detail::chan_retain(s_->done);
+  return Chan<Unit>(s_->done, detail::AdoptRef{});
+}
 
 ContextError Context::err() const { return s_ ? s_->err.load(std::memory_order_acquire) : ContextError::none; }
 
@@ -107,7 +156,9 @@ namespace {
 
 std::pair<Context, CancelFunc> make_child(const Context& parent,
                                           std::optional<std::chrono::steady_clock::time_point> deadline) {
-  auto s = std::make_shared<detail::ContextState>(parent.state());
+  detail::ChanBase* done = nullptr;
+  auto s = std::allocate_shared<detail::ContextState>(detail::StateAlloc<detail::ContextState>(&done), parent.state());
+  s->done = done;
   s->deadline = deadline;
   if (parent.state()) parent.state()->add_child(s);
   CancelFunc cancel = [s] { s->cancel(ContextError::canceled); };
@@ -120,14 +171,19 @@ std::pair<Context, CancelFunc> with_cancel(Context parent) {
   return make_child(parent, parent.deadline());
 }
 
-std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady_clock::time_point t) {
+namespace {
+
+// deadline_child is with_deadline with the clock already read (`now`, ns):
+// with_timeout reads it once for both the deadline and the check.
+std::pair<Context, CancelFunc> deadline_child(Context parent, std::chrono::steady_clock::time_point t,
+                                              std::int64_t now) {
   if (auto pd = parent.deadline(); pd && *pd <= t) {
     return with_cancel(std::move(parent));  // the parent's earlier deadline governs
   }
   auto result = make_child(parent, t);
   detail::ContextState& s = *result.first.state();
   const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  if (when <= monotonic_now_ns()) {
+  if (when <= now) {
     s.cancel(ContextError::deadline_exceeded);
   } else if (t != std::chrono::steady_clock::time_point::max() && s.err.load() == ContextError::none) {
     s.timer.start(when);
@@ -135,11 +191,19 @@ std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady
   return result;
 }
 
+}  // namespace
+
+std::pair<Context, CancelFunc> with_deadline(Context parent, std::chrono::steady_clock::time_point t) {
+  return deadline_child(std::move(parent), t, monotonic_now_ns());
+}
+
 std::pair<Context, CancelFunc> with_timeout(Context parent, std::chrono::nanoseconds d) {
-  const auto now = std::chrono::steady_clock::now();
+  // steady_clock is CLOCK_MONOTONIC, the runtime timers' clock.
+  const std::int64_t now_ns = monotonic_now_ns();
+  const auto now = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(now_ns));
   const auto max = std::chrono::steady_clock::time_point::max();
   const auto t = d.count() > (max - now).count() ? max : now + d;
-  return with_deadline(std::move(parent), t);
+  return deadline_child(std::move(parent), t, now_ns);
 }
 
 }  // namespace goro

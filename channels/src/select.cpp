@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <array>
 #include <memory>
+#include <new>
 #include <random>
 
 #include "chan_internal.hpp"
@@ -96,11 +97,14 @@ int select_go(SelectCase* cases, int ncases, bool block, bool* received) {
   // Small selects keep their bookkeeping on the stack.
   constexpr int kInline = 16;
   std::array<std::uint16_t, 2 * kInline> inline_order;
-  std::array<ChanWaiter, kInline> inline_waiters;
+  // Raw storage: the waiters are built only if the select blocks (pass 2);
+  // constructing sixteen of them up front cost more than the rest of a
+  // select that finds a case ready.
+  alignas(ChanWaiter) unsigned char inline_waiters[kInline * sizeof(ChanWaiter)];
   std::unique_ptr<std::uint16_t[]> heap_order;
   std::unique_ptr<ChanWaiter[]> heap_waiters;
   std::uint16_t* pollorder = inline_order.data();
-  ChanWaiter* waiters = inline_waiters.data();
+  auto* waiters = reinterpret_cast<ChanWaiter*>(inline_waiters);
   if (ncases > kInline) {
     if (ncases > 65535) throw std::length_error("goro::select: too many cases");
     heap_order.reset(new std::uint16_t[2 * static_cast<std::size_t>(ncases)]);
@@ -192,8 +196,7 @@ int select_go(SelectCase* cases, int ncases, bool block, bool* received) {
   Goroutine* self_g = self();
   for (int k = 0; k < n; ++k) {
     const int i = lockorder[k];
-    ChanWaiter& w = waiters[k];
-    w = ChanWaiter{};
+    ChanWaiter& w = *::new (&waiters[k]) ChanWaiter{};
     w.g = self_g;
     w.elem = cases[i].elem;
     w.sel = &state;
@@ -223,7 +226,7 @@ int select_go(SelectCase* cases, int ncases, bool block, bool* received) {
   };
   const auto free_dead = [&] {
     for (int k = 0; k < n; ++k) {
-      if (waiters[k].frees_chan) chan_free(waiters[k].chan);
+      if (waiters[k].frees_chan) chan_dealloc(waiters[k].chan);
     }
   };
   try {

@@ -209,6 +209,7 @@ inline Machine* this_machine() noexcept { return t_machine; }
 
 void set_current_machine(Machine* m) noexcept {
   t_machine = m;
+  if (m != nullptr) m->tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
   detail::t_preempt.store(false, std::memory_order_relaxed);
   if (m != nullptr) m->preempt.store(&detail::t_preempt, std::memory_order_release);
 }
@@ -357,6 +358,8 @@ void ready_from_scheduler(Goroutine* g) noexcept {
   if (!ready_status(g)) return;
   if (runq_put(m->p, g, /*next=*/true)) wakep();
 }
+
+bool make_runnable(Goroutine* g) noexcept { return ready_status(g); }
 
 void sleep_timer_fired(void* arg, std::int64_t) { goro::ready(static_cast<Goroutine*>(arg)); }
 
@@ -605,7 +608,6 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
   g->file.store(where.file_name(), std::memory_order_relaxed);
   g->function.store(where.function_name(), std::memory_order_relaxed);
   g->line.store(static_cast<std::uint32_t>(where.line()), std::memory_order_relaxed);
-  g->job_file.store(nullptr, std::memory_order_relaxed);
   // The go() call: spawn_reserve is called from go(), inlined into the
   // caller (dumps symbolize this for "created by", skipping goro's frames).
   g->spawn_pc.store(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)), std::memory_order_relaxed);

@@ -102,11 +102,7 @@ class alignas(64) Goroutine {
   // ended (detail::park_abandoned; teardown thread only).
   bool abandoned = false;
   std::uint8_t unwind_throws = 0;
-  // held is set while a stack walker reads this goroutine's stack; it must
-  // not start running meanwhile (traceback.cpp, "Holding a goroutine
-  // still"). Written by the walker; read by whoever makes it run, through
-  // hold_check.
-  std::atomic<bool> held{false};
+
   rt::SwitchReason reason = rt::SwitchReason::kPark;  // set by the goroutine before switching out
   // m is the M running the goroutine; written by that M before switching in.
   rt::Machine* m = nullptr;
@@ -119,6 +115,13 @@ class alignas(64) Goroutine {
   detail::DestroyFn destroy = nullptr;
   void* fn = nullptr;  // fn_buf, or a heap block
   bool fn_on_heap = false;
+  // held is set while a stack walker reads this goroutine's stack; it must
+  // not start running meanwhile (traceback.cpp, "Holding a goroutine
+  // still"). Written by the walker; read by whoever makes it run, through
+  // hold_check. Not on the first cache line, which every switch writes
+  // and other Ps' wakers CAS, but in the padding before fn_buf: a line
+  // written only at spawn, so the check reads it shared, for free.
+  std::atomic<bool> held{false};
   alignas(16) unsigned char fn_buf[rt::kInlineFnBytes];
 
   // --- identity, read racily by dumps (hence atomics) -----------------------
@@ -133,23 +136,6 @@ class alignas(64) Goroutine {
 
   // --- memory ---------------------------------------------------------------
   rt::Stack stack;
-
-  // --- where it stands, for tracebacks (traceback.cpp) -------------------------
-  // syscall_regs points at the registers captured on entering blocking()
-  // (in the BlockingScope on the goroutine's own stack); meaningful while
-  // the status is kSyscall. Written by the goroutine before its release
-  // store of kSyscall.
-  const rt::RegisterState* syscall_regs = nullptr;
-  // spawn_pc is the return address of the go() call that created it, which
-  // dumps symbolize for "created by" (Go's gopc). Written at spawn.
-  std::atomic<std::uintptr_t> spawn_pc{0};
-  // job_*: while a worker-pool goroutine runs a job, where the job was
-  // submitted (string literals; set and cleared by the worker, read racily
-  // by dumps).
-  std::atomic<const char*> job_file{nullptr};
-  std::atomic<const char*> job_function{nullptr};
-  std::atomic<std::uint32_t> job_line{0};
-  std::atomic<std::uintptr_t> job_pc{0};
 
   // sleep_timer backs sleep_for: one per goroutine, so sleeping allocates nothing.
   RuntimeTimer sleep_timer{&rt::sleep_timer_fired, this};
@@ -169,6 +155,23 @@ class alignas(64) Goroutine {
   // --- sanitizers -----------------------------------------------------------
   void* tsan_fiber = nullptr;
   void* asan_fake_stack = nullptr;
+
+  // --- where it stands, for tracebacks (traceback.cpp) -------------------------
+  // syscall_regs points at the registers captured on entering blocking()
+  // (in the BlockingScope on the goroutine's own stack); meaningful while
+  // the status is kSyscall. Written by the goroutine before its release
+  // store of kSyscall.
+  const rt::RegisterState* syscall_regs = nullptr;
+  // spawn_pc is the return address of the go() call that created it, which
+  // dumps symbolize for "created by" (Go's gopc). Written at spawn.
+  std::atomic<std::uintptr_t> spawn_pc{0};
+  // job_*: while a worker-pool goroutine runs a job, where the job was
+  // submitted (string literals; set and cleared by the worker, read racily
+  // by dumps).
+  std::atomic<const char*> job_file{nullptr};
+  std::atomic<const char*> job_function{nullptr};
+  std::atomic<std::uint32_t> job_line{0};
+  std::atomic<std::uintptr_t> job_pc{0};
 };
 
 }  // namespace goro

@@ -4,6 +4,8 @@
 // schedtrace do: counters are per P and summed on read, goroutine fields
 // are atomics, and the only lock taken is the one guarding the list of
 // goroutine records (never held by a hot path).
+#include <pthread.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -14,6 +16,8 @@
 #include <tuple>
 
 #include "external.hpp"
+#include "goro/detail/debug.hpp"
+#include "netpoll.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
 
@@ -285,7 +289,11 @@ void schedtrace(Runtime* rt, bool detailed) {
         out << "  M" << m->id << ": p=" << (p ? p->id : -1)
             << " curg=" << (g ? static_cast<std::int64_t>(g->id.load(std::memory_order_relaxed)) : -1)
             << " mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=" << (m->spinning.load(std::memory_order_relaxed) ? "true" : "false")
-            << " blocked=" << (m->blocked.load(std::memory_order_relaxed) ? "true" : "false") << " lockedg=-1\n";
+            << " blocked="
+            << (m->blocked.load(std::memory_order_relaxed) || m->thread_blocked.load(std::memory_order_relaxed)
+                    ? "true"
+                    : "false")
+            << " lockedg=-1\n";
       }
     }
     for (const GoroutineInfo& g : collect(rt, false)) {
@@ -345,15 +353,50 @@ SchedStats sched_stats() {
     s.handoffs = rt->handoffs.get();
     s.preempt_requests = rt->preempt_requests.get();
     s.hogs = rt->hogs.get();
+    s.thread_blocks = rt->thread_blocks.get();
     s.stacks_in_use = rt->stacks.slots_carved() - rt->stacks.free_slots();
     s.stack_bytes_reserved = rt->stacks.reserved_bytes();
     s.guarded_stacks = rt->stacks.guarded();
     s.uptime_ms = (now_ns() - rt->start_ns) / 1000000;
+    s.poll_descriptors = netpoll_descriptors();
+    s.io_waiters = netpoll_waiters();
+    s.polls = netpoll_polls() - rt->netpoll_polls_base;
+    s.poll_events = netpoll_events() - rt->netpoll_events_base;
   });
   return s;
 }
 
 void dump_goroutine(std::ostream& out, const GoroutineInfo& g) { write_one(out, g); }
+
+namespace detail {
+
+std::atomic<bool> g_lockorder{false};
+
+std::vector<Frame> current_stack() {
+  const char* lo = nullptr;
+  const char* hi = nullptr;
+  Machine* m = current_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  if (g != nullptr) {
+    lo = g->stack.lo;
+    hi = g->stack.hi;
+  } else {
+    // A plain thread (or g0): its own stack's bounds.
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return {};
+    void* addr = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    lo = static_cast<const char*>(addr);
+    hi = lo + size;
+  }
+  return symbolize(traceback_here(lo, hi));
+}
+
+void write_stack(std::ostream& out, const std::vector<Frame>& stack) { write_frames(out, stack, false); }
+
+}  // namespace detail
 
 std::vector<GoroutineInfo> goroutines() {
   std::vector<GoroutineInfo> out;

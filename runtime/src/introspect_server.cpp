@@ -194,6 +194,7 @@ std::string answer_request(const std::string& request) {
         << "handoffs " << s.handoffs << "\n"
         << "preempt_requests " << s.preempt_requests << "\n"
         << "hogs " << s.hogs << "\n"
+        << "thread_blocks " << s.thread_blocks << "\n"
         << "blocking_calls " << s.blocking_calls << "\n"
         << "timers " << s.timers << "\n"
         << "stacks_in_use " << s.stacks_in_use << "\n"

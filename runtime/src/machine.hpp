@@ -8,8 +8,9 @@
 // goroutine's context is saved.
 //
 // An M holds at most one P. Without one it sleeps on its note until startm()
-// hands it a P (nextp) and wakes it. One idle M at a time sleeps with a
-// deadline: the earliest timer of all Ps (Runtime::timer_sleeper).
+// hands it a P (nextp) and wakes it. One idle M at a time blocks in the
+// network poller instead, until I/O or the earliest timer of all Ps
+// (Runtime::lastpoll, netpoll.cpp).
 #pragma once
 
 #include <pthread.h>
@@ -69,6 +70,11 @@ struct alignas(64) Machine {
   Machine* idle_link = nullptr;   // Runtime::midle, under the scheduler lock
   bool on_idle_list = false;      // likewise
   std::atomic<bool> blocked{false};  // inside blocking() (for stats)
+  // tid is the thread's kernel id (for sysmon's look at its state in
+  // /proc); thread_blocked: sysmon found the thread asleep in the kernel
+  // while running a goroutine outside blocking() (sysmon.cpp).
+  std::atomic<int> tid{0};
+  std::atomic<bool> thread_blocked{false};
 
   // Assigned under the scheduler lock just after the thread starts (the M
   // is in allm before that); never for M0 (the thread that called run()).

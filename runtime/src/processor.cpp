@@ -9,9 +9,9 @@
 //     schedule round; an M looking for work calls it on other Ps; the idle
 //     M that sleeps until the next timer calls it when it wakes. One M at a
 //     time runs a P's timers (timers_busy), callbacks run without the lock.
-//   - Arming a timer that becomes the earliest of its P wakes the timer
-//     sleeper if it sleeps too long (wake_timer_sleeper), so an idle
-//     process never polls and never oversleeps.
+//   - Arming a timer that becomes the earliest of its P breaks the poller's
+//     wait if it would sleep too long (wake_netpoller), so an idle process
+//     never polls and never oversleeps.
 // Alternatives rejected: a timer thread (a thread hop per timer, and a
 // single lock for all timers); a hashed wheel (coarse, and Go's semantics
 // want exact ordering).
@@ -128,7 +128,7 @@ void Processor::add_timer(RuntimeTimer* t) noexcept {
     earliest = TA::index(t) == 0;
     update_timer0();
   }
-  if (earliest) wake_timer_sleeper(when);
+  if (earliest) wake_netpoller(when);
 }
 
 bool Processor::remove_timer(RuntimeTimer* t) noexcept {
@@ -147,6 +147,11 @@ int Processor::run_timers(std::int64_t now) noexcept {
   while (!timers.empty()) {
     RuntimeTimer* t = timers[0];
     if (TA::when(t) > now) break;
+    // Release pairs with stop()'s acquire: once it sees null again, the
+    // callback is over. Stored before heap_ is cleared below: stop() reads
+    // heap_ without the lock, and one that sees it null must also see the
+    // callback as running.
+    running_timer.store(t, std::memory_order_release);
     if (TA::period(t) > 0) {
       // A periodic timer skips the ticks it missed (a Ticker drops ticks).
       const std::int64_t period = TA::period(t);
@@ -159,9 +164,6 @@ int Processor::run_timers(std::int64_t now) noexcept {
     update_timer0();
     const RuntimeTimer::Callback cb = TA::callback(t);
     void* arg = TA::arg(t);
-    // Release pairs with stop()'s acquire: once it sees null again, the
-    // callback is over.
-    running_timer.store(t, std::memory_order_release);
     timer_lock.unlock();
     t_running_timer = t;
     cb(arg, now);
@@ -229,6 +231,20 @@ bool RuntimeTimer::stop() noexcept {
     return stop_locked_in(ref.get());
   }
   return g_runtime != nullptr && stop_locked_in(g_runtime);
+}
+
+bool RuntimeTimer::cancel() noexcept {
+  const auto remove = [this] {
+    for (;;) {
+      Processor* p = heap_.load(std::memory_order_acquire);
+      if (p == nullptr) return false;
+      if (p->remove_timer(this)) return true;
+    }
+  };
+  if (current_machine() != nullptr) return remove();
+  ExternalRef ref;  // a plain thread: keep the Ps alive while we look
+  if (!ref) return false;
+  return remove();
 }
 
 bool RuntimeTimer::stop_locked_in(rt::Runtime* rt) noexcept {

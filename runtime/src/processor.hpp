@@ -82,6 +82,11 @@ struct alignas(64) Processor {
   // runnext: the goroutine readied by the running one, run next. The owner
   // exchanges it; thieves may CAS it to null (last steal pass only).
   alignas(64) std::atomic<Goroutine*> runnext{nullptr};
+  // migrant: GORODEBUG=migrate=1 only. The goroutine whose M handed this P
+  // to another M so that it resumes there; the next holder runs it first,
+  // so a migration keeps the run order. Read and written only by the P's
+  // holder (startm's lock orders the hand-over).
+  Goroutine* migrant = nullptr;
 
   // schedtick counts scheduling rounds (owner writes; sysmon reads to spot a
   // goroutine that has run for 10 ms). syscalltick counts blocking() entries.

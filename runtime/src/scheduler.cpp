@@ -18,9 +18,10 @@
 //
 // Finding work (find_runnable), in order: expired timers of our P; the
 // global queue on every 61st tick; runnext, then the local queue; the global
-// queue; timers of all Ps; stealing from other Ps (4 passes in a random
-// order, stealing runnext too on the last pass); then give up the P and
-// sleep.
+// queue; the network poller, without blocking, if goroutines wait on I/O
+// and no M is blocked in it; timers of all Ps; stealing from other Ps (4
+// passes in a random order, stealing runnext too on the last pass); then
+// give up the P and sleep.
 //
 // Spinning. An M without work "spins" (looks for work to steal) only while
 // fewer than half of the busy Ps have a spinning M (2*nmspinning < busy Ps),
@@ -33,9 +34,14 @@
 // runnable while nmspinning > 0 did not call wakep.
 //
 // Sleeping. An idle M sleeps on its note (a futex) and uses no CPU. At most
-// one idle M (the timer sleeper) sleeps with a deadline: the earliest timer
-// of all Ps. Arming an earlier timer wakes it. So an idle process sleeps
-// exactly until its next timer, and not at all if it has none.
+// one idle M at a time (the poller, Runtime::lastpoll == 0) instead blocks
+// in the network poller's epoll_wait, until a descriptor it watches becomes
+// ready or the earliest timer of all Ps is due, whichever comes first;
+// arming an earlier timer breaks its wait (netpoll_break). So an idle
+// process, however many connections it holds, sleeps exactly until its
+// next timer or I/O, and not at all otherwise. The poller holds no P: woken
+// with goroutines, it takes an idle P to run them, or queues them globally
+// and starts Ms for idle Ps (inject_list). See netpoll.cpp.
 //
 // Locks. The scheduler lock guards the idle M and P lists and the global
 // queue. The hot paths (spawn, park/ready, yield) touch only the running P
@@ -63,6 +69,8 @@
 #include <thread>
 
 #include "external.hpp"
+#include "goro/detail/debug.hpp"
+#include "netpoll.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
@@ -277,23 +285,21 @@ void releasep(Machine* m) noexcept {
 }
 
 // stopm puts m (holding no P) on the idle list and sleeps until startm hands
-// it a P (returns true, m->p set), the deadline passes, or the run exits
-// (false). clear_note = false when the caller cleared the note before
-// publishing itself as the timer sleeper.
-bool stopm(Runtime* rt, Machine* m, std::int64_t deadline, bool clear_note) {
+// it a P (returns true, m->p set) or the run exits (false).
+bool stopm(Runtime* rt, Machine* m) {
   {
     LockGuard l(rt->lock);
     if (rt->exiting.load(std::memory_order_relaxed)) return false;
     m->nextp = nullptr;
-    if (clear_note) m->park_note.clear();
+    m->park_note.clear();
     mput_locked(rt, m);
   }
-  m->park_note.sleep(deadline);
+  m->park_note.sleep();
   Processor* p;
   {
     LockGuard l(rt->lock);
     if (m->on_idle_list) {
-      // Timed out, or woken for the exit, or by an earlier timer.
+      // Woken for the exit.
       mremove_locked(rt, m);
       return false;
     }
@@ -385,6 +391,9 @@ bool all_parked_locked(Runtime* rt) noexcept {
 void check_dead(Runtime* rt) {
   if (rt->exiting.load(std::memory_order_relaxed) || rt->tearing_down) return;
   if (next_timer_when() != kNoTimer) return;
+  // A goroutine waiting on I/O is not deadlocked: another process may
+  // connect, write, or close (Go: the M blocked in netpoll counts as running).
+  if (netpoll_waiters() > 0) return;
   std::uint64_t acquires;
   {
     LockGuard l(rt->lock);
@@ -404,7 +413,8 @@ void check_dead(Runtime* rt) {
     if (foreign_threads(rt) > 0) return;
     LockGuard l(rt->lock);
     if (rt->exiting.load(std::memory_order_relaxed) || !all_parked_locked(rt) ||
-        rt->p_acquires.load(std::memory_order_relaxed) != acquires || next_timer_when() != kNoTimer) {
+        rt->p_acquires.load(std::memory_order_relaxed) != acquires || next_timer_when() != kNoTimer ||
+        netpoll_waiters() > 0) {
       return;
     }
   }
@@ -422,6 +432,10 @@ top:
   {
     Processor* p = m->p;
     if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+    if (p->migrant != nullptr) [[unlikely]] {
+      *inherit = false;
+      return std::exchange(p->migrant, nullptr);
+    }
 
     const std::int64_t t0 = p->timer0_when.load(std::memory_order_relaxed);
     if (t0 != kNoTimer) {
@@ -451,6 +465,21 @@ top:
       }
     }
 
+    // The network, without blocking: only worth a system call if goroutines
+    // wait on I/O, and not while an M is blocked in the poller (it gets the
+    // events anyway). Before stealing, as Go does: I/O-ready goroutines are
+    // this P's to run as much as another P's queued ones.
+    if (netpoll_waiters() > 0 && rt->lastpoll.load(std::memory_order_relaxed) != 0) {
+      Goroutine* list[kNetpollMax];
+      if (const int n = netpoll(0, list); n > 0) {
+        inject_list(m, list + 1, n - 1);
+        if (make_runnable(list[0])) {
+          *inherit = false;
+          return list[0];
+        }
+      }
+    }
+
     if (check_all_timers(rt) > 0) {
       if (Goroutine* g = runq_get(p, inherit)) return g;
     }
@@ -465,6 +494,23 @@ top:
       if (Goroutine* g = steal_work(rt, m, p)) {
         *inherit = false;
         return g;
+      }
+    }
+
+    // Before giving up the P: if goroutines wait on I/O and the check above
+    // was skipped because an M is blocked in the poller, look anyway. That
+    // M wakes when an event arrives, but on a loaded machine the kernel may
+    // not run it for milliseconds; meanwhile this M would sleep too, and
+    // the events would wait for both. One non-blocking epoll call on the
+    // way to idle is cheap (Go skips it; its spinning Ms hide the gap).
+    if (netpoll_waiters() > 0 && rt->lastpoll.load(std::memory_order_relaxed) == 0) {
+      Goroutine* list[kNetpollMax];
+      if (const int n = netpoll(0, list); n > 0) {
+        inject_list(m, list + 1, n - 1);
+        if (make_runnable(list[0])) {
+          *inherit = false;
+          return list[0];
+        }
       }
     }
 
@@ -507,45 +553,28 @@ top:
   }
 
 idle:
-  // No P. Sleep until handed one; one idle M sleeps only until the next timer.
+  // No P. One idle M at a time blocks in the poller, until I/O or the
+  // earliest timer; the others sleep until startm hands them a P.
   for (;;) {
     if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
     std::int64_t next = next_timer_when();
-    bool timed = false;
-    m->park_note.clear();
-    if (next != kNoTimer) {
-      Machine* expected = nullptr;
-      if (rt->timer_sleeper.compare_exchange_strong(expected, m, std::memory_order_seq_cst)) {
-        timed = true;
-        rt->timer_sleep_until.store(next, std::memory_order_seq_cst);
-        // A timer armed while we were becoming the sleeper may be earlier.
-        const std::int64_t again = next_timer_when();
-        if (again < next) {
-          next = again;
-          rt->timer_sleep_until.store(next, std::memory_order_seq_cst);
-        }
+    if ((netpoll_waiters() > 0 || next != kNoTimer) && rt->lastpoll.exchange(0, std::memory_order_seq_cst) != 0) {
+      rt->poll_until.store(next == kNoTimer ? 0 : next, std::memory_order_seq_cst);
+      // A timer armed before we swapped lastpoll saw nobody polling and
+      // woke a P instead (wake_netpoller); one armed after sees poll_until.
+      // One armed in between is caught here.
+      if (const std::int64_t again = next_timer_when(); again < next) {
+        next = again;
+        rt->poll_until.store(next, std::memory_order_seq_cst);
       }
-    }
-    if (!timed && rt->debug.deadlock_check) check_dead(rt);
-    if (timed && next <= now_ns()) {
-      // Already due: no sleep, go and run it.
-    } else if (stopm(rt, m, timed ? next : -1, /*clear_note=*/false)) {
-      if (timed) {
-        rt->timer_sleep_until.store(kNoTimer, std::memory_order_seq_cst);
-        rt->timer_sleeper.store(nullptr, std::memory_order_seq_cst);
-        // We leave to run goroutines: another idle M must watch the timers.
-        wakep();
-      }
-      goto top;
-    }
-    if (timed) {
-      rt->timer_sleep_until.store(kNoTimer, std::memory_order_seq_cst);
-      rt->timer_sleeper.store(nullptr, std::memory_order_seq_cst);
-    }
-    if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
-    // Woken without a P: a timer is due (or one was armed earlier than our
-    // deadline), or work is queued globally. Take an idle P if there is one.
-    if (next_timer_when() <= now_ns() || rt->runq_size.load(std::memory_order_relaxed) > 0) {
+      std::int64_t delay = -1;
+      if (next != kNoTimer) delay = std::max<std::int64_t>(0, next - now_ns());
+      Goroutine* list[kNetpollMax];
+      const int n = netpoll(delay, list);
+      rt->poll_until.store(0, std::memory_order_seq_cst);
+      rt->lastpoll.store(now_ns(), std::memory_order_seq_cst);
+      // Exiting: goroutines in `list` stay parked; teardown unwinds them.
+      if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
       Processor* np;
       {
         LockGuard l(rt->lock);
@@ -553,9 +582,24 @@ idle:
       }
       if (np != nullptr) {
         acquirep(m, np);
-        goto top;
+        if (n > 0) {
+          inject_list(m, list + 1, n - 1);
+          if (make_runnable(list[0])) {
+            *inherit = false;
+            return list[0];
+          }
+        }
+        goto top;  // timers are due, or a break asked us to look again
       }
+      // Every P is busy: they will run what we found.
+      inject_list(m, list, n);
+    } else if (next != kNoTimer && rt->lastpoll.load(std::memory_order_seq_cst) == 0) {
+      // Another M polls: make sure it wakes for our earliest timer.
+      const std::int64_t until = rt->poll_until.load(std::memory_order_seq_cst);
+      if (until == 0 || until > next) netpoll_break();
     }
+    if (rt->debug.deadlock_check) check_dead(rt);
+    if (stopm(rt, m)) goto top;
   }
 }
 
@@ -617,6 +661,9 @@ DebugSettings parse_gorodebug() {
       if (key == "deadlock") d.deadlock_check = value != 0;
       if (key == "sigquit") d.sigquit_exits = item.substr(eq + 1) != "dump";
       if (key == "introspect") d.introspect = value != 0;
+      if (key == "lockorder") d.lockorder = value != 0;
+      if (key == "migrate") d.migrate = value != 0;
+      if (key == "blockwarn") d.blockwarn = value != 0;
     }
     pos = comma + 1;
   }
@@ -639,6 +686,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
 
   std::vector<Goroutine*> todo;
   for (const auto& p : rt->allp) {
+    if (Goroutine* g = std::exchange(p->migrant, nullptr)) todo.push_back(g);
     if (Goroutine* g = p->runnext.exchange(nullptr)) todo.push_back(g);
     while (Goroutine* g = p->runq.pop()) todo.push_back(g);
   }
@@ -656,6 +704,10 @@ void unwind_all(Runtime* rt, Machine* m0) {
       todo.push_back(g);
     }
   });
+  // Close what the run opened through goro::net and left open (a Conn in a
+  // leaked object, a global): parked readers wake with "use of closed
+  // network connection" as they unwind, and no descriptor outlives the run.
+  netpoll_teardown(rt->netpoll_run);
   g_last_unwound.store(rt->live.load(), std::memory_order_relaxed);
 
   Processor* p = m0->p;
@@ -678,6 +730,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
     execute(m0, g, false);
     if (m0->p == nullptr) fatal("goro: teardown lost its P");
   }
+  netpoll_run_end();
   const std::int64_t stuck = rt->live.load();
   if (stuck > 0) {
     std::fprintf(stderr,
@@ -817,19 +870,24 @@ void handoffp(Processor* p) {
       return;
     }
   }
-  bool global_work;
+  bool start;
   {
     LockGuard l(rt->lock);
-    global_work = rt->runq_size.load(std::memory_order_relaxed) > 0 && !rt->exiting.load(std::memory_order_relaxed);
-    if (!global_work) pidleput_locked(p);
+    const bool exiting = rt->exiting.load(std::memory_order_relaxed);
+    start = !exiting && rt->runq_size.load(std::memory_order_relaxed) > 0;
+    // The last running P, with goroutines waiting on I/O and nobody
+    // polling: an M must poll (Go's handoffp does the same).
+    start = start || (!exiting && rt->npidle.load(std::memory_order_relaxed) == rt->procs - 1 &&
+                      netpoll_waiters() > 0 && rt->lastpoll.load(std::memory_order_seq_cst) != 0);
+    if (!start) pidleput_locked(p);
   }
-  if (global_work) {
+  if (start) {
     startm(p, false);
     return;
   }
-  // Its timers lost their M: make sure the timer sleeper knows.
+  // Its timers lost their M: make sure the poller wakes for them.
   const std::int64_t when = p->timer0_when.load(std::memory_order_acquire);
-  if (when != kNoTimer) wake_timer_sleeper(when);
+  if (when != kNoTimer) wake_netpoller(when);
 }
 
 std::int64_t next_timer_when() noexcept {
@@ -840,17 +898,41 @@ std::int64_t next_timer_when() noexcept {
   return next;
 }
 
-void wake_timer_sleeper(std::int64_t when) noexcept {
+void wake_netpoller(std::int64_t when) noexcept {
   Runtime* rt = g_runtime;
   if (rt == nullptr) return;
-  if (when >= rt->timer_sleep_until.load(std::memory_order_seq_cst)) return;
-  if (Machine* s = rt->timer_sleeper.load(std::memory_order_seq_cst)) {
-    s->park_note.wakeup();
+  if (rt->lastpoll.load(std::memory_order_seq_cst) == 0) {
+    // An M is blocked in the poller (or about to be: then poll_until may
+    // still be 0, and the break is spurious, never missed).
+    const std::int64_t until = rt->poll_until.load(std::memory_order_seq_cst);
+    if (until == 0 || until > when) netpoll_break();
     return;
   }
-  // Nobody sleeps on timers: if a P is idle, start an M; it will find the
-  // timer and either run it or become the timer sleeper.
+  // Nobody polls: if a P is idle, start an M; it will find the timer and
+  // either run it or become the poller.
   wakep();
+}
+
+void inject_list(Machine* m, Goroutine** list, int n) noexcept {
+  Runtime* rt = g_runtime;
+  int k = 0;
+  for (int i = 0; i < n; ++i) {
+    if (make_runnable(list[i])) list[k++] = list[i];
+  }
+  if (k == 0) return;
+  Processor* p = m != nullptr ? m->p : nullptr;
+  // Idle Ps get a share through the global queue, each with an M started
+  // for it; the rest stay on our P, where they are cheapest to run.
+  int global = k;
+  if (p != nullptr) global = std::min(k, rt->npidle.load(std::memory_order_seq_cst));
+  if (global > 0) {
+    {
+      LockGuard l(rt->lock);
+      for (int i = 0; i < global; ++i) globrunq_put_locked(rt, list[i]);
+    }
+    for (int i = 0; i < global && rt->npidle.load(std::memory_order_seq_cst) > 0; ++i) startm(nullptr, false);
+  }
+  for (int i = global; i < k; ++i) runq_put(p, list[i], false);
 }
 
 void begin_exit() {
@@ -862,6 +944,7 @@ void begin_exit() {
     LockGuard l(rt->lock);
     for (const auto& m : rt->allm) m->park_note.wakeup();
   }
+  netpoll_break();  // the M blocked in the poller is on no idle list
   wake_sysmon();
 }
 
@@ -942,8 +1025,32 @@ void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) n
   m->curg.store(g, std::memory_order_release);
 }
 
+// migrate_elsewhere is GORODEBUG=migrate=1's move: g last ran on m, so m
+// hands its P, with g queued on it, to another M (an idle one,
+// or a new one) and goes idle itself; that M runs g. Code that keeps
+// thread_local state (errno, a library's per-thread cache) across a park
+// then sees it change in tests, not first in production. Handing over the
+// P rather than g alone works with one P too, and keeps g on its P.
+static void migrate_elsewhere(Machine* m, Goroutine* g) {
+  Processor* p = m->p;
+  // In the P's migrant slot, which the next holder runs first: g was
+  // chosen to run now, and putting it back in a queue would let the
+  // goroutines behind it overtake it (on one P, yield would no longer
+  // alternate). Not runnext: the M that takes g counts a schedule tick (a
+  // goroutine handed around in runnext would inherit its time slice
+  // forever, and the global queue's every-61st-tick turn would never come).
+  p->migrant = g;
+  releasep(m);
+  startm(p, /*spinning=*/false);
+}
+
 void execute(Machine* m, Goroutine* g, bool inherit_time) {
   if (m->spinning) reset_spinning(m);
+  Runtime* rt = g_runtime;
+  if (rt->debug.migrate && g->started && g->m == m && !rt->tearing_down) [[unlikely]] {
+    migrate_elsewhere(m, g);
+    return;  // to schedule_loop, which finds no P and idles
+  }
   prepare_to_run(m, m->p, g, inherit_time);
   for (;;) {
     Goroutine* out = resume(m, g);
@@ -968,6 +1075,9 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
   Runtime* rt = g_runtime;
   Processor* p = m->p;
   if (p == nullptr || rt->tearing_down || rt->exiting.load(std::memory_order_relaxed)) return nullptr;
+  // GORODEBUG=migrate=1: every switch goes through g0, where execute()
+  // moves a goroutine to another M.
+  if (rt->debug.migrate) return nullptr;
   // Main's exit ends the run: g0 handles it.
   if (g->reason == SwitchReason::kExit && g->id.load(std::memory_order_relaxed) == 1) return nullptr;
   // Every kDirectStreak-th switch goes through g0 anyway, so timers, the
@@ -990,6 +1100,19 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
   bool inherit = false;
   Goroutine* next = runq_get(p, &inherit);
   if (next == nullptr) return nullptr;
+  if (next->stack.slot == nullptr && p->sfree_count == 0 && g->reason == SwitchReason::kPark &&
+      g->park_unlock != nullptr) {
+    // next would start on a stack that is not in the P's cache: likely
+    // fresh memory, whose first touch costs ~10 us on a VM, and g still
+    // holds what park() unlocks after the switch (a channel's lock, say).
+    // Through g0 instead, which unlocks before binding the stack: with
+    // a million goroutines parking on one channel, the other P spun on
+    // that lock for a quarter of the run. Back into runnext, where it came
+    // from or would have gone next anyway.
+    p->direct_streak = 0;
+    runq_put(p, next, /*next=*/true);
+    return nullptr;
+  }
   prepare_to_run(m, p, next, inherit);
   return next;
 #endif
@@ -1057,10 +1180,16 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
 
   orphans_run_start();
   auto* rt = new Runtime(procs, stack_size);
+  netpoll_init();
+  rt->netpoll_run = netpoll_run_begin();
+  rt->netpoll_polls_base = netpoll_polls();
+  rt->netpoll_events_base = netpoll_events();
   rt->debug = parse_gorodebug();
+  detail::g_lockorder.store(rt->debug.lockorder, std::memory_order_relaxed);
   if (rt->debug.introspect) introspect_server_start();
   rt->start_ns = now_ns();
   rt->coarse_now.store(rt->start_ns, std::memory_order_relaxed);
+  rt->lastpoll.store(rt->start_ns, std::memory_order_relaxed);
   g_runtime = rt;
   rt->goid_gen.store(1, std::memory_order_relaxed);  // main is goroutine 1
   for (int i = procs - 1; i >= 0; --i) {

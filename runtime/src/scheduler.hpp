@@ -25,6 +25,9 @@ struct DebugSettings {
   bool deadlock_check = true;   // GORODEBUG=deadlock=0 turns the detector off
   bool sigquit_exits = true;    // GORODEBUG=sigquit=dump: dump and keep running
   bool introspect = true;       // GORODEBUG=introspect=0: no socket for `goro stat`
+  bool lockorder = false;       // GORODEBUG=lockorder=1: report lock-order inversions
+  bool migrate = false;         // GORODEBUG=migrate=1: a goroutine resumes on another M than it left
+  bool blockwarn = false;       // GORODEBUG=blockwarn=1: say when a goroutine blocks its thread
 };
 
 struct Runtime {
@@ -61,9 +64,17 @@ struct Runtime {
   alignas(64) std::atomic<bool> exiting{false};
   bool tearing_down = false;  // teardown thread only
 
-  // The timer sleeper: the one idle M that sleeps until the earliest timer.
-  std::atomic<Machine*> timer_sleeper{nullptr};
-  std::atomic<std::int64_t> timer_sleep_until{kNoTimer};
+  // The network poller (netpoll.cpp). lastpoll is when an M last returned
+  // from a blocking poll, or 0 while one is blocked in it (Go's
+  // sched.lastpoll): one M at a time polls blocking, and that M is also the
+  // one that sleeps until the earliest timer. poll_until is the time that
+  // M will wake by itself (0: never, or not polling), so that arming an
+  // earlier timer knows to break its poll.
+  std::atomic<std::int64_t> lastpoll{0};
+  std::atomic<std::int64_t> poll_until{0};
+  std::uint64_t netpoll_run = 0;          // this run's tag for the descriptors it opens
+  std::uint64_t netpoll_polls_base = 0;   // the poller's counters when the run began
+  std::uint64_t netpoll_events_base = 0;
 
   // sysmon
   std::thread sysmon_thread;
@@ -73,15 +84,19 @@ struct Runtime {
   StatCounter handoffs;          // written by sysmon only
   StatCounter preempt_requests;  // likewise
   StatCounter hogs;              // likewise
+  StatCounter thread_blocks;     // likewise: goroutines found blocking their thread outside blocking()
   // coarse_now is a clock sysmon refreshes every tick (<= 10 ms stale while
   // any P runs): cheap timestamps for wait_since.
   std::atomic<std::int64_t> coarse_now{0};
 
   std::int64_t start_ns = 0;
-  DebugSettings debug;
+  // debug is read on the switch path (migrate) and written only at start:
+  // a cache line of its own, away from counters that change all the time
+  // (sharing one with p_acquires cost spawn_join 1.6x).
+  alignas(64) DebugSettings debug;
   // Threads of the runtime's own besides its Ms (sysmon, the introspection
   // server): what the deadlock check does not count as foreign.
-  std::atomic<int> runtime_threads{0};
+  alignas(64) std::atomic<int> runtime_threads{0};
   // p_acquires counts acquirep() calls: nothing runs after every P went
   // idle without one, so the deadlock check compares it across its scan.
   std::atomic<std::uint64_t> p_acquires{0};
@@ -126,7 +141,18 @@ void handoffp(Processor* p);
 void acquirep(Machine* m, Processor* p) noexcept;
 Processor* pidleget_locked() noexcept;
 void pidleput_locked(Processor* p) noexcept;
-void wake_timer_sleeper(std::int64_t when) noexcept;
+// wake_netpoller makes sure a timer due at `when` is noticed: it breaks
+// the blocked poller's wait if that would last longer, or, with nobody
+// polling, wakes an idle P (Go's wakeNetPoller).
+void wake_netpoller(std::int64_t when) noexcept;
+// inject_list makes n goroutines taken from the poller runnable (Go's
+// injectglist): with a P (m->p), as many as there are idle Ps go to the
+// global queue and start Ms, the rest to m's local queue; without one, all
+// to the global queue, starting an M per idle P.
+void inject_list(Machine* m, Goroutine** list, int n) noexcept;
+// make_runnable moves a goroutine taken from the poller from kWaiting to
+// kRunnable (false: it was not parked, which only teardown tolerates).
+bool make_runnable(Goroutine* g) noexcept;
 void begin_exit();
 std::int64_t next_timer_when() noexcept;
 

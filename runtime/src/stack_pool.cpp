@@ -40,10 +40,14 @@ long count_maps() {
   return n;
 }
 
-// Slabs hold this many slots: big enough that mmap is rare (one call per
-// 128 stacks at most), small enough that a small program reserves little
-// address space.
+// The first slab holds this many slots, and each next one twice as many as
+// the one before, up to kMaxSlotsPerSlab: a small program reserves little
+// address space, and mmap stays rare. Large slabs matter for memory too:
+// a slab's header page holds its slot 0's canary band, which the switch
+// checks read, and a read of untouched memory commits a page on some
+// kernels (this project's VMs): 4 KiB per 128 goroutines at a fixed 128.
 constexpr std::size_t kSlotsPerSlab = 128;
+constexpr std::size_t kMaxSlotsPerSlab = 8192;
 
 // The pool always keeps this many free slots, so a steady workload that
 // spawns and exits never pays for fresh pages.
@@ -85,7 +89,8 @@ StackPool::~StackPool() {
 
 StackSlot StackPool::carve() {
   if (bump_ == bump_end_) {
-    const std::size_t bytes = page_ + slot_size_ * kSlotsPerSlab;
+    const std::size_t slots = std::min(kSlotsPerSlab << std::min<std::size_t>(slabs_.size(), 16), kMaxSlotsPerSlab);
+    const std::size_t bytes = page_ + slot_size_ * slots;
     void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) throw std::bad_alloc();
     // Huge pages would commit 2 MiB for a goroutine that touched 4 KiB.

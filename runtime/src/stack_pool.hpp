@@ -14,7 +14,7 @@
 //
 // Stack slots, addresses growing to the right (stacks grow left):
 //
-//   slab:  | header page | slot 0 | slot 1 | ... | slot 127 |
+//   slab:  | header page | slot 0 | slot 1 | ... | slot n-1 |   (n: 128, 256, ... 8192)
 //   slot:  | first page | usable stack ..................... | band |
 //          base         lo                                  hi     base+size
 //

@@ -16,7 +16,9 @@
 //   3. refreshes the coarse clock used for wait times in dumps;
 //   4. prints the schedtrace (GORODEBUG=schedtrace=X);
 //   5. scavenges stacks (returns the memory of long-unused free stacks);
-//   6. wakes an M if a timer is overdue (a P held by a hog cannot run it).
+//   6. wakes an M if a timer is overdue (a P held by a hog cannot run it);
+//   7. polls the network if nobody has for 10 ms (Ps busy with goroutines
+//      that never run out of work never poll), as Go's sysmon does.
 // Tick: 20 us while things happen, doubling after 1 ms of quiet up to 10 ms
 // (Go's values). With every P idle, no blocking call and nothing to
 // scavenge, it sleeps until a P starts running again: an idle process
@@ -25,8 +27,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
+#include "netpoll.hpp"
 #include "scheduler.hpp"
 
 namespace goro::rt {
@@ -41,6 +45,7 @@ constexpr std::int64_t kMaxDelayNs = 10'000'000;
 constexpr std::int64_t kScavengePeriodNs = 250'000'000;
 constexpr std::int64_t kRunnextDelayNs = 1'000'000;
 constexpr std::int64_t kScavengeBatch = 1 << 18;
+constexpr std::int64_t kNetpollStaleNs = 10'000'000;  // Go's sysmon: 10 ms
 
 struct PWatch {
   std::uint32_t schedtick = 0;
@@ -51,8 +56,43 @@ struct PWatch {
   std::int64_t flagged_at = 0;
   std::uint64_t flagged_switches = 0;  // the P's switch-ins when it was flagged
   bool hog = false;
+  Machine* blocked_m = nullptr;  // its thread found asleep in this time slice (thread_blocked)
   std::uint64_t runnext_puts = 0;  // at the previous tick, with runnext occupied
 };
+
+// thread_asleep reports whether m's thread is asleep in the kernel (state
+// S or D in /proc/self/task/<tid>/stat): blocked, not computing.
+bool thread_asleep(const Machine* m) {
+  const int tid = m->tid.load(std::memory_order_relaxed);
+  if (tid == 0) return false;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return false;
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* close = std::strrchr(buf, ')');  // the command name may contain anything
+  return close != nullptr && close[1] == ' ' && (close[2] == 'S' || close[2] == 'D');
+}
+
+// report_blocked prints GORODEBUG=blockwarn=1's line for g, which blocks
+// m's thread outside blocking() while holding p.
+void report_blocked(Runtime* rt, Processor* p, Machine* m, Goroutine* g) {
+  const char* file = g->file.load(std::memory_order_relaxed);
+  const std::int64_t queued = static_cast<std::int64_t>(p->runq.size()) +
+                              (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
+  std::fprintf(stderr,
+               "goro: goroutine %llu (created at %s:%u) has blocked its thread (M%d) for %lld ms outside "
+               "goro::blocking(): %lld goroutine(s) queued on its P wait behind it; wrap the blocking call in "
+               "goro::blocking() (GORODEBUG=blockwarn=1)\n",
+               static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)), file != nullptr ? file : "?",
+               g->line.load(std::memory_order_relaxed), m->id, static_cast<long long>(kForcePreemptNs / 1000000),
+               static_cast<long long>(queued));
+  std::fflush(stderr);
+  (void)rt;
+}
 
 // check_runnext wakes an M when a goroutine has sat in a running P's
 // runnext for a whole tick: ready() does not wake anyone for a goroutine it
@@ -72,6 +112,24 @@ bool check_runnext(Processor* p, PWatch& w) {
   return true;
 }
 
+// blocked_thread checks whether p's M, whose goroutine was asked to yield
+// 10 ms ago and has not, is asleep in the kernel rather than computing: a goroutine that blocks its
+// thread outside blocking() (a contended std::mutex, sleep_for, a blocking
+// read). If so it is counted once (sched_stats().thread_blocks), marked
+// for the schedtrace (blocked=true), reported with GORODEBUG=blockwarn=1,
+// and an idle P is woken so the goroutines queued behind it can be stolen.
+bool blocked_thread(Runtime* rt, Processor* p, PWatch& w) {
+  Machine* m = p->m.load(std::memory_order_relaxed);
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
+  if (g == nullptr || !thread_asleep(m)) return false;
+  w.blocked_m = m;
+  m->thread_blocked.store(true, std::memory_order_relaxed);
+  rt->thread_blocks.add();
+  if (rt->debug.blockwarn) report_blocked(rt, p, m, g);
+  wakep();
+  return true;
+}
+
 int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runnext_busy) {
   int n = 0;
   *runnext_busy = false;
@@ -87,6 +145,10 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
         w.schedwhen = now;
         w.flagged = nullptr;
         w.hog = false;
+        if (w.blocked_m != nullptr) {
+          w.blocked_m->thread_blocked.store(false, std::memory_order_relaxed);
+          w.blocked_m = nullptr;
+        }
       } else if (s == PStatus::kRunning && w.schedwhen + kForcePreemptNs <= now) {
         // The time slice (which goroutines handed over through runnext
         // share, as in Go) is used up: ask whoever runs now to yield, and
@@ -109,7 +171,10 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
             w.flagged_switches = switches;
             w.hog = false;
           } else if (!w.hog && now - w.flagged_at >= kForcePreemptNs) {
-            rt->hogs.add();
+            // Once per episode (reading /proc every tick would cost sysmon
+            // a core): a thread asleep in the kernel is blocked, one that
+            // runs is a hog.
+            if (!blocked_thread(rt, p, w)) rt->hogs.add();
             w.hog = true;
           }
         }
@@ -220,7 +285,13 @@ void sysmon_main(Runtime* rt) {
       last_scavenge = now;
     }
     const std::int64_t next = next_timer_when();
-    if (next != kNoTimer && next + 1'000'000 < now) wake_timer_sleeper(next);
+    if (next != kNoTimer && next + 1'000'000 < now) wake_netpoller(next);
+    std::int64_t last = rt->lastpoll.load(std::memory_order_seq_cst);
+    if (last != 0 && last + kNetpollStaleNs < now && netpoll_waiters() > 0 &&
+        rt->lastpoll.compare_exchange_strong(last, now, std::memory_order_seq_cst)) {
+      Goroutine* list[kNetpollMax];
+      if (const int n = netpoll(0, list); n > 0) inject_list(nullptr, list, n);
+    }
   }
 }
 

@@ -400,7 +400,14 @@ std::string function_name(Dwarf_Die* die, Owner* owner) {
   if (const char* mangled = linkage_name(die)) {
     const std::string full = demangle(mangled);
     *owner = owner_of(mangled, full);
-    return short_function_name(full);
+    // clang names a closure with internal linkage "$_N", N counting across
+    // the whole translation unit: the debug information numbers it in its
+    // own scope instead, as GCC's "{lambda#N}" does.
+    if (full.find("::$_") == std::string::npos) return short_function_name(full);
+    const Owner own = *owner;
+    std::string name = qualified_name(die, owner);
+    *owner = own;
+    return name;
   }
   *owner = Owner::kUser;
   return qualified_name(die, owner);
@@ -427,6 +434,18 @@ bool find_scopes(Dwarf_Die* die, Dwarf_Addr pc, std::vector<Dwarf_Die>& path) {
     }
   } while (dwarf_siblingof(&child, &child) == 0);
   return false;
+}
+
+// cu_at finds the compilation unit holding address `at` of mod. libdw
+// looks it up in .debug_aranges, which clang does not emit by default;
+// without one, each unit's own ranges are asked in turn.
+Dwarf_Die* cu_at(Dwfl_Module* mod, Dwarf_Addr at, Dwarf_Addr* bias) {
+  if (Dwarf_Die* cu = dwfl_module_addrdie(mod, at, bias)) return cu;
+  Dwarf_Die* cu = nullptr;
+  while ((cu = dwfl_module_nextcu(mod, cu, bias)) != nullptr) {
+    if (dwarf_haspc(cu, at - *bias) > 0) return cu;
+  }
+  return nullptr;
 }
 
 // scopes_at returns the scopes holding pc, innermost first, each inlined
@@ -589,12 +608,16 @@ class Session {
     const char* sym_name = dwfl_module_addrinfo(mod, at, &sym_off, &sym, nullptr, nullptr, nullptr);
     const std::uintptr_t entry_offset = sym_name != nullptr ? sym_off + 1 : 0;
 
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = cu_at(mod, at, &bias);
     int line = 0;
     const char* file = nullptr;
-    if (Dwfl_Line* l = dwfl_module_getsrc(mod, at)) file = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
-
-    Dwarf_Addr bias = 0;
-    Dwarf_Die* cu = dwfl_module_addrdie(mod, at, &bias);
+    if (cu != nullptr) {
+      if (Dwarf_Line* l = dwarf_getsrc_die(cu, at - bias)) {
+        file = dwarf_linesrc(l, nullptr, nullptr);
+        dwarf_lineno(l, &line);
+      }
+    }
     if (cu != nullptr) {
       const std::vector<Dwarf_Die> chain = scopes_at(cu, at - bias);
       const int m = static_cast<int>(chain.size());

@@ -229,7 +229,7 @@ void RWMutex::admit_and_release(std::int32_t waiting) noexcept {
   }
 }
 
-bool RWMutex::try_lock_shared() noexcept {
+bool RWMutex::try_lock_shared_impl() noexcept {
   std::uint64_t v = state_.load(std::memory_order_relaxed);  // feeds the CAS below
   for (;;) {
     if (count_of(v) < 0) return false;

@@ -156,7 +156,7 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, 
       // the primitive is gone, when its destructor took us out of the
       // table and *addr is no longer ours to read.
       UnwindCleanup guard;
-      if (!guard.alive(unwind.owner, unwind.since)) {
+      if (unwind.owner != nullptr && !guard.alive(unwind.owner, unwind.since)) {
         unwind.gone = true;
         throw;
       }
@@ -202,6 +202,16 @@ void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
   // count is per thread, so this is a heuristic; a wrong answer only skips
   // or makes a yield that is an optimisation anyway.
   if (handoff && in_goroutine() && std::uncaught_exceptions() == 0) goro::yield();
+}
+
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason) {
+  SemaUnwind unwind;  // no owner: the caller keeps its semaphore alive
+  try {
+    semacquire(addr, lifo, reason, unwind);
+  } catch (...) {
+    if (unwind.granted) semrelease(addr, false);  // pass the unit on
+    throw;
+  }
 }
 
 bool semtryacquire(std::atomic<std::uint32_t>* addr) noexcept { return can_acquire(addr); }

@@ -37,6 +37,55 @@ TEST_P(SelectTest, ReturnsThePositionOfTheChosenCaseAndRunsItsBody) {
   });
 }
 
+// One case and a default takes a path of its own (a non-blocking send or
+// receive, as Go compiles it): every outcome, default first and last.
+TEST_P(SelectTest, OneCaseAndADefaultBehavesAsASelect) {
+  run([] {
+    Chan<int> buf(1), unbuf(0), nil;
+    std::optional<int> got;
+    bool closed_seen = false;
+    const auto recv = [&](const Chan<int>& c) {
+      got.reset();
+      closed_seen = false;
+      return select(on_default(), on_recv(c, [&](std::optional<int> v) {
+                      got = v;
+                      closed_seen = !v;
+                    }));
+    };
+    EXPECT_EQ(recv(buf), 0u) << "empty: default";
+    EXPECT_EQ(recv(nil), 0u) << "nil: default";
+    EXPECT_EQ(recv(unbuf), 0u) << "no sender: default";
+    buf.send(5);
+    EXPECT_EQ(recv(buf), 1u);
+    EXPECT_EQ(got, 5);
+    // A parked sender on an unbuffered channel is taken.
+    goro::go([unbuf] { unbuf.send(9); });
+    ASSERT_TRUE(wait_until([&] { return recv(unbuf) == 1u; }));
+    EXPECT_EQ(got, 9);
+    // Closed: the case is chosen, with nothing received.
+    buf.send(6);
+    buf.close();
+    EXPECT_EQ(recv(buf), 1u);
+    EXPECT_EQ(got, 6) << "buffered values first";
+    EXPECT_EQ(recv(buf), 1u);
+    EXPECT_TRUE(closed_seen);
+    // Sends: full or no receiver is default; a parked receiver takes it.
+    Chan<int> out(1);
+    bool sent = false;
+    EXPECT_EQ(select(on_send(out, 1, [&] { sent = true; }), on_default()), 0u);
+    EXPECT_TRUE(sent);
+    EXPECT_EQ(select(on_send(out, 2), on_default()), 1u) << "full";
+    EXPECT_EQ(select(on_send(unbuf, 2), on_default()), 1u) << "no receiver";
+    EXPECT_EQ(select(on_send(nil, 2), on_default()), 1u) << "nil";
+    Chan<int> result(1);
+    goro::go([unbuf, result] { result.send(*unbuf.recv()); });
+    ASSERT_TRUE(wait_until([&] { return select(on_send(unbuf, 11), on_default()) == 0u; }));
+    EXPECT_EQ(result.recv(), 11);
+    out.close();
+    EXPECT_THROW(select(on_send(out, 3), on_default()), goro::Panic);
+  });
+}
+
 TEST_P(SelectTest, DefaultRunsWhenNothingIsReadyAndItsPositionIsReturned) {
   run([] {
     Chan<int> a(0), b(0);

@@ -1,9 +1,12 @@
 // Tests of the deadlock detector ("all goroutines are asleep - deadlock!")
 // and of the SIGQUIT dump, both as in Go.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "goro_test.hpp"
@@ -37,18 +40,19 @@ TEST_F(DeadlockTest, EveryGoroutineParkedOnEachOtherIsReported) {
                      goro::Mutex a, b;
                      goro::WaitGroup wg;
                      wg.add(2);
-                     goro::Chan<goro::Unit> both_locked(2);
+                     goro::WaitGroup both_locked;  // each takes its second lock once both hold their first
+                     both_locked.add(2);
                      goro::go([&] {
                        std::lock_guard<goro::Mutex> la(a);
-                       both_locked.send({});
-                       goro::sleep_for(1ms);
+                       both_locked.done();
+                       both_locked.wait();
                        std::lock_guard<goro::Mutex> lb(b);  // classic lock-order deadlock
                        wg.done();
                      });
                      goro::go([&] {
                        std::lock_guard<goro::Mutex> lb(b);
-                       both_locked.send({});
-                       goro::sleep_for(1ms);
+                       both_locked.done();
+                       both_locked.wait();
                        std::lock_guard<goro::Mutex> la(a);
                        wg.done();
                      });
@@ -113,7 +117,8 @@ TEST_F(DeadlockTest, SigquitDumpsEveryGoroutineAndExitsWithStatusTwo) {
   EXPECT_EXIT(goro::run([] {
                 goro::Chan<int> never(0);
                 goro::go([never] { never.recv(); });
-                goro::sleep_for(2ms);
+                // The dump must find it parked: wait for that, not for a guess of how long it takes.
+                goro_test::wait_for_waiters("chan receive", 1);
                 ::raise(SIGQUIT);
                 goro::sleep_for(10s);  // the dump ends the process before this does
               }),
@@ -126,11 +131,25 @@ TEST_F(DeadlockTest, SigquitCanDumpAndKeepRunning) {
   EXPECT_EXIT(
       {
         ::setenv("GORODEBUG", "sigquit=dump", 1);
-        const int rc = goro::run([] {
+        // sysmon writes the dump some time after the signal: catch stderr
+        // in a file and wait until the dump is there, then pass it on.
+        std::FILE* caught = std::tmpfile();
+        const int saved_stderr = ::dup(2);
+        ::dup2(::fileno(caught), 2);
+        const int rc = goro::run([caught] {
           ::raise(SIGQUIT);
-          goro::sleep_for(50ms);  // the dump happens meanwhile
+          goro_test::wait_until([caught] {
+            char buf[4096];
+            const ssize_t n = ::pread(::fileno(caught), buf, sizeof buf - 1, 0);
+            return n > 0 && std::string(buf, static_cast<std::size_t>(n)).find("goroutine 1 ") != std::string::npos;
+          });
           return 3;
         });
+        ::dup2(saved_stderr, 2);
+        char buf[4096];
+        for (ssize_t n, at = 0; (n = ::pread(::fileno(caught), buf, sizeof buf, at)) > 0; at += n) {
+          if (::write(2, buf, static_cast<std::size_t>(n)) != n) break;
+        }
         std::exit(rc);
       },
       ::testing::ExitedWithCode(3), "SIGQUIT: quit\n(.|\n)*goroutine 1 ");

@@ -43,7 +43,7 @@ TEST_F(PanicTest, TheDumpAfterAPanicListsTheOtherGoroutines) {
   EXPECT_DEATH(goro::run([] {
                  goro::Chan<int> never(0);
                  goro::go([never]() mutable { never.recv(); });
-                 goro::sleep_for(5ms);
+                 goro_test::wait_for_waiters("chan receive", 1);  // parked, as the dump must show it
                  throw std::runtime_error("main failed");
                }),
                "panic: main failed(.|\n)*goroutine [0-9]+ \\[chan receive\\]:");

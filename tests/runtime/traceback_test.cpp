@@ -8,10 +8,13 @@
 // the line of its blocking call; a store after each call keeps the
 // compiler from making it a tail call (which would remove the frame).
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -20,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "goro/detail/introspect_wire.hpp"
 #include "goro_test.hpp"
 
 namespace tb {
@@ -119,6 +123,24 @@ goro::GoroutineInfo wait_for_goroutine(std::uint64_t id, Pred pred) {
 }
 
 bool parked(const goro::GoroutineInfo& g) { return g.state == goro::GoroutineState::waiting; }
+
+// ask_socket sends one request to the introspection server and returns
+// the whole answer.
+std::string ask_socket(const std::string& path, const char* request) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  std::string out;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request, std::strlen(request), MSG_NOSIGNAL) > 0) {
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
 
 std::string describe(const goro::GoroutineInfo& g) {
   std::ostringstream out;
@@ -386,6 +408,24 @@ TEST(TracebackSystemTest, GorotracebackSystemKeepsTheRuntimesFrames) {
   ::unsetenv("GOROTRACEBACK");
 }
 
+// What a run left alive is described with its stacks (as leak reports
+// show them): where each leftover was parked when main returned.
+TEST(TracebackLeftoversTest, LastRunLeftoversCarryTheirStacks) {
+  goro::run([] {
+    goro::Chan<int> never(0);
+    goro::go([never]() mutable {
+      tb::park_in_named_function(never);
+      tb::g_sink = tb::g_sink + 1;
+    });
+    goro_test::wait_for_waiters("chan receive", 1);
+  });
+  const std::vector<goro::GoroutineInfo> left = goro::last_run_leftovers();
+  ASSERT_EQ(left.size(), 1u);
+  ASSERT_FALSE(left[0].stack.empty()) << describe(left[0]);
+  EXPECT_EQ(left[0].stack[0].function, "tb::park_in_named_function(goro::Chan<int>&)") << describe(left[0]);
+  EXPECT_EQ(left[0].stack[0].line, tb::kParkLine);
+}
+
 // Dumps from a plain thread (as the introspection server and SIGQUIT take
 // them) while goroutines keep parking, waking, yielding and entering
 // blocking(): a walk must never race a goroutine that runs again.
@@ -429,8 +469,21 @@ TEST_P(TracebackTest, DumpsWhileGoroutinesKeepParkingAndWakingNeverCrash) {
       }
       wg.done();
     });
-    // The walker: a plain thread, like the introspection server.
+    // The walkers: a plain thread, and the introspection server's thread
+    // answering requests on its socket (as goro dump and goro pprof ask).
     std::atomic<int> walked{0};
+    std::thread asker([&] {
+      const std::string path = goro::detail::introspect_socket_path();
+      if (path.empty()) return;  // GORODEBUG=introspect=0
+      const int rounds = static_cast<int>(goro_test::scaled(30));
+      const char* requests[] = {"dump\n", "stacks\n", "stack groups\n", "pprof\n"};
+      for (int r = 0; r < rounds; ++r) {
+        const std::string answer = ask_socket(path, requests[r % 4]);
+        EXPECT_FALSE(answer.empty()) << requests[r % 4];
+        EXPECT_NE(answer.rfind("error", 0), 0u) << answer;
+        walked.fetch_add(1);
+      }
+    });
     std::thread walker([&] {
       const int rounds = static_cast<int>(goro_test::scaled(200));
       for (int r = 0; r < rounds; ++r) {
@@ -450,6 +503,7 @@ TEST_P(TracebackTest, DumpsWhileGoroutinesKeepParkingAndWakingNeverCrash) {
       goro::dump_goroutines(out);
     }
     walker.join();
+    asker.join();
     stop.store(true);
     wg.wait();
     EXPECT_GT(walked.load(), 0);

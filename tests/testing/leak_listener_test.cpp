@@ -19,7 +19,7 @@
 
 // blocked_receiving is where the leaked goroutines wait: the report must
 // show it, and the line of the receive (this binary is built with -g).
-[[maybe_unused]] constexpr int kBlockedLine = __LINE__ + 3;
+[[maybe_unused]] constexpr int kBlockedLine = __LINE__ + 3;  // the leaky builds print it
 __attribute__((noinline)) void blocked_receiving(goro::Chan<int> never) {
   asm volatile("");
   const int v = never.recv().value_or(0);

@@ -2,6 +2,7 @@
 // inspected with ps, stat, top and dump, in text and JSON; and the errors a
 // user meets: a dead pid, a process without goro, introspection turned off,
 // another user's process, a stale socket.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -34,21 +36,21 @@ const std::string kGoro = GORO_CLI_PATH;
 const std::string kChild = GORO_CHILD_PATH;
 const std::string kChildSource = GORO_CHILD_SOURCE;
 
-// marked_line is the line of the child's source marked "// <marker>".
-int marked_line(const std::string& marker) {
+// marked_line is the line of the child's source that carries `mark`.
+int marked_line(const std::string& mark) {
   std::ifstream in(kChildSource);
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find("// " + marker) != std::string::npos) return n;
+    if (line.find(mark) != std::string::npos) return n;
   }
   return -1;
 }
 
 // parked_line is the line of the go() call marked PARKED_LINE in the child.
-int parked_line() { return marked_line("PARKED_LINE"); }
+int parked_line() { return marked_line("// PARKED_LINE"); }
 
 // blocked_line is where those goroutines wait (park_forever's receive).
-int blocked_line() { return marked_line("BLOCKED_LINE"); }
+int blocked_line() { return marked_line("// BLOCKED_LINE"); }
 
 struct Result {
   int status = -1;  // exit status
@@ -73,7 +75,9 @@ class Child {
  public:
   explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {}) {
     int in[2], out[2];
-    if (::pipe(in) != 0 || ::pipe(out) != 0) return;
+    // Close-on-exec: another Child must not inherit these ends (holding a
+    // child's stdin open would keep it from ever seeing the end of input).
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) return;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
@@ -107,6 +111,38 @@ class Child {
            std::strncmp(line, "ready ", 6) == 0;
   }
   int pid() const { return pid_; }
+  // write_stdin sends text to the child's stdin, leaving it open.
+  bool write_stdin(const std::string& text) {
+    return stdin_ >= 0 && ::write(stdin_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  }
+  // read_until reads the child's stdout until a line contains `needle`
+  // (true) or the output ends (false); what it read goes to *seen.
+  bool read_until(const std::string& needle, std::string* seen) {
+    char line[4096];
+    while (stdout_ != nullptr && std::fgets(line, sizeof line, stdout_) != nullptr) {
+      *seen += line;
+      if (std::strstr(line, needle.c_str()) != nullptr) return true;
+    }
+    return false;
+  }
+  // exited_within waits up to `timeout` for the child to exit by itself
+  // (its stdin left open); its wait status, or -1 if it is still running.
+  int exited_within(std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return st;
+      }
+      if (std::chrono::steady_clock::now() > until) return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+  void kill() {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+  }
   int stop() {
     if (stdin_ >= 0) ::close(stdin_);
     stdin_ = -1;
@@ -291,12 +327,53 @@ TEST_F(CliTest, TopShowsTheSummaryByWaitReason) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("\033[H\033[2J"), std::string::npos);
   EXPECT_NE(r.out.find("goroutines 106"), std::string::npos) << r.out;
-  // main waits on a channel too: 101 in all, 100 of them from one site.
-  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +101  chan receive\\n"))) << r.out;
-  EXPECT_NE(r.out.find("    100  chan receive @ " + kChildSource + ":" + std::to_string(parked_line()) + "\n"),
+  // main waits on a channel too: 101 in all, 100 of them from one site;
+  // none of the groups grows (GROWTH/S 0).
+  EXPECT_NE(r.out.find("  COUNT  GROWTH/S  STATE / WAIT REASON\n"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +101 +0  chan receive\\n"))) << r.out;
+  EXPECT_NE(r.out.find("    100         0  chan receive @ " + kChildSource + ":" + std::to_string(parked_line()) + "\n"),
             std::string::npos)
       << r.out;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +3  sleep\\n"))) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +3 +0  sleep\\n"))) << r.out;
+  EXPECT_NE(r.out.find("\nq quits (or Ctrl-C)"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, TopQuitsOnQ) {
+  Child top({kGoro, "top", pid_str(child_->pid()), "-i", "50ms"});
+  ASSERT_GT(top.pid(), 0);
+  std::string seen;
+  ASSERT_TRUE(top.read_until("q quits", &seen)) << seen;  // a first frame
+  ASSERT_TRUE(top.write_stdin("x"));                       // other keys do nothing
+  ASSERT_TRUE(top.write_stdin("q"));
+  const int st = top.exited_within(std::chrono::seconds(30));
+  if (st == -1) top.kill();
+  EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) << "top did not quit on q: " << st;
+}
+
+TEST(CliTop, AGrowingGroupShowsItsGrowth) {
+  // The child, with "leak", keeps adding goroutines parked at LEAK_LINE.
+  Child leaky({kChild, "leak"});
+  ASSERT_TRUE(leaky.wait_ready());
+  const Result r = sh(kGoro + " top " + pid_str(leaky.pid()) + " -n 3 -i 200ms");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +[0-9]+ +\\+[0-9.]+  chan receive @ [^\\n]*introspect_child.cpp:" +
+                                                  std::to_string(marked_line("// LEAK_LINE")) + "\\n")))
+      << r.out;
+}
+
+TEST_F(CliTest, StatOfAProcessThatExitsSaysSoAndExitsZero) {
+  const int pid = child_->pid();
+  Child stat({kGoro, "stat", pid_str(pid), "-i", "50ms"});
+  ASSERT_GT(stat.pid(), 0);
+  std::string seen;
+  ASSERT_TRUE(stat.read_until("SWITCHES/S", &seen)) << seen;
+  const int child_status = child_->stop();  // the inspected process exits normally
+  EXPECT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0) << child_status;
+  EXPECT_TRUE(stat.read_until("goro stat: process ", &seen)) << seen;
+  EXPECT_NE(seen.find("goro stat: process " + pid_str(pid) + " exited\n"), std::string::npos) << seen;
+  const int st = stat.exited_within(std::chrono::seconds(30));
+  if (st == -1) stat.kill();
+  EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << ": " << seen;
 }
 
 TEST_F(CliTest, TheChildExitsNormallyAfterBeingInspected) {
@@ -444,6 +521,59 @@ TEST(CliErrors, GorodebugIntrospectZeroTurnsTheServerOff) {
   needle += pid_str(child.pid());
   needle += " ";
   EXPECT_EQ(listed.find(needle), std::string::npos) << listed;
+}
+
+TEST(CliHelp, EverySubcommandAnswersHelp) {
+  for (const std::string cmd : {"demo", "bench", "ps", "stat", "top", "dump"}) {
+    for (const std::string flag : {"--help", "-h"}) {
+      const Result r = sh(kGoro + " " + cmd + " " + flag);
+      EXPECT_EQ(r.status, 0) << cmd << " " << flag << ": " << r.out;
+      EXPECT_EQ(r.out.rfind("usage: goro " + cmd, 0), 0u) << cmd << " " << flag << ": " << r.out;
+    }
+    const Result h = sh(kGoro + " help " + cmd);
+    EXPECT_EQ(h.status, 0) << h.out;
+    EXPECT_EQ(h.out.rfind("usage: goro " + cmd, 0), 0u) << h.out;
+  }
+  const Result all = sh(kGoro + " --help");
+  EXPECT_EQ(all.status, 0) << all.out;
+  EXPECT_NE(all.out.find("--hold"), std::string::npos) << all.out;
+  EXPECT_NE(sh(kGoro + " bench --help").out.find("workloads: spawn_join"), std::string::npos);
+}
+
+TEST(CliHelp, NoTextPointsOutsideTheRepository) {
+  for (const std::string cmd : {"--help", "demo --help", "bench --help", "ps --help", "stat --help", "top --help",
+                                "dump --help", "bench"}) {
+    const Result r = sh(kGoro + " " + cmd);
+    EXPECT_EQ(r.out.find("../"), std::string::npos) << cmd << ": " << r.out;
+  }
+}
+
+TEST(CliDemo, HoldKeepsTheGoroutinesParkedUntilEnter) {
+  Child demo({kGoro, "demo", "-n", "1000", "--hold"});
+  ASSERT_GT(demo.pid(), 0);
+  std::string seen;
+  ASSERT_TRUE(demo.read_until("until you press Enter (--hold)", &seen)) << seen;
+  EXPECT_NE(seen.find("stat " + pid_str(demo.pid())), std::string::npos) << "the hint names the pid: " << seen;
+  // Held: the thousand goroutines, main and the watcher are all there.
+  const Result r = sh(kGoro + " stat " + pid_str(demo.pid()) + " -n 1 -i 10ms --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"goroutines\":1002,"), std::string::npos) << r.out;
+  ASSERT_TRUE(demo.write_stdin("\n"));
+  EXPECT_TRUE(demo.read_until("goro demo: OK: all 1000 goroutines exited", &seen)) << seen;
+  const int st = demo.exited_within(std::chrono::seconds(60));
+  if (st == -1) demo.kill();
+  EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << ": " << seen;
+}
+
+TEST(CliDemo, WithoutHoldTheHintSaysHowToHold) {
+  Child demo({kGoro, "demo", "-n", "100"});
+  std::string seen;
+  EXPECT_TRUE(demo.read_until("add --hold 60s", &seen)) << seen;
+  demo.kill();
+  const Result timed = sh(kGoro + " demo -n 100 --hold 10ms");
+  ASSERT_EQ(timed.status, 0) << timed.out;
+  EXPECT_NE(timed.out.find("holding them parked for 10ms (--hold)"), std::string::npos) << timed.out;
+  EXPECT_EQ(sh(kGoro + " demo --hold soon").status, 2);
 }
 
 TEST(CliErrors, BadArgumentsPrintUsage) {

@@ -1,4 +1,4 @@
-// bench_sync.cpp: the sync workloads of ../shared/bench/SPEC.md (mutex,
+// bench_sync.cpp: the sync workloads of docs/benchmarks.md (mutex,
 // rwmutex), written against goro's public API exactly as the Go reference
 // program (mutexBench, rwmutexBench) writes them against Go's sync package.
 #include <chrono>

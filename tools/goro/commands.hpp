@@ -2,6 +2,8 @@
 // subcommand's name) and returns the process's exit status.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,5 +18,9 @@ int stat_command(const std::vector<std::string>& args);
 int top_command(const std::vector<std::string>& args);
 int dump_command(const std::vector<std::string>& args);
 int pprof_command(const std::vector<std::string>& args);
+
+// parse_go_duration reads a duration as the commands take them: Go's
+// syntax for one unit ("500ms", "1.5s", "2m") or a bare number of seconds.
+std::optional<std::chrono::nanoseconds> parse_go_duration(const std::string& s);
 
 }  // namespace goro_cli

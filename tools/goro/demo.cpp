@@ -1,7 +1,7 @@
 // goro demo: the main job. Spawns N goroutines that park on one channel,
 // prints a schedtrace-style line every second while they live, reports the
-// memory and time they took, releases them and checks that the goroutine
-// count falls back to 1.
+// memory and time they took, releases them (after --hold's wait, if given)
+// and checks that the goroutine count falls back to 1.
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -51,7 +52,15 @@ std::string self_path() {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("goro");
 }
 
-int parse_count(const std::vector<std::string>& args, std::int64_t* n) {
+// DemoOptions: -n N, --hold [duration].
+struct DemoOptions {
+  std::int64_t n = 1'000'000;
+  bool hold = false;                               // keep them parked before releasing
+  std::optional<std::chrono::nanoseconds> hold_for;  // for this long; none: until Enter
+  std::string hold_text;                           // hold_for as the user wrote it
+};
+
+int parse_options(const std::vector<std::string>& args, DemoOptions* o) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     if ((args[i] == "-n" || args[i] == "--n") && i + 1 < args.size()) {
       char* end = nullptr;
@@ -61,22 +70,53 @@ int parse_count(const std::vector<std::string>& args, std::int64_t* n) {
                      args[i + 1].c_str());
         return 2;
       }
-      *n = v;
+      o->n = v;
       ++i;
+    } else if (args[i] == "--hold") {
+      o->hold = true;
+      // An optional duration follows; anything else is the next option.
+      if (i + 1 < args.size() && !args[i + 1].empty() && args[i + 1][0] != '-') {
+        const auto d = parse_go_duration(args[i + 1]);
+        if (!d) {
+          std::fprintf(stderr, "goro demo: --hold wants a duration such as 30s or 2m, got '%s'\n",
+                       args[i + 1].c_str());
+          return 2;
+        }
+        o->hold_for = *d;
+        o->hold_text = args[++i];
+      }
     } else {
-      std::fprintf(stderr, "usage: goro demo [-n N]\n");
+      std::fprintf(stderr, "usage: goro demo [-n N] [--hold [duration]]\n");
       return 2;
     }
   }
   return 0;
 }
 
+// hold keeps the parked goroutines parked while the user looks at them.
+void hold(const DemoOptions& o) {
+  if (o.hold_for) {
+    std::printf("goro demo: holding them parked for %s (--hold)\n", o.hold_text.c_str());
+    std::fflush(stdout);
+    goro::sleep_for(*o.hold_for);
+    return;
+  }
+  std::printf("goro demo: holding them parked until you press Enter (--hold)\n");
+  std::fflush(stdout);
+  goro::blocking([] {
+    char c = 0;
+    while (::read(0, &c, 1) == 1 && c != '\n') {
+    }
+  });
+}
+
 }  // namespace
 
 int demo_main(const std::vector<std::string>& args) {
-  std::int64_t n = 1'000'000;
-  if (const int rc = parse_count(args, &n); rc != 0) return rc;
-  return goro::run([n]() -> int {
+  DemoOptions opts;
+  if (const int rc = parse_options(args, &opts); rc != 0) return rc;
+  const std::int64_t n = opts.n;
+  return goro::run([n, &opts]() -> int {
     const auto start = Clock::now();
     std::printf("goro demo: pid %d, %d Ps; spawning %lld goroutines that each park on a channel\n",
                 static_cast<int>(getpid()), goro::gomaxprocs(), static_cast<long long>(n));
@@ -84,6 +124,10 @@ int demo_main(const std::vector<std::string>& args) {
       std::printf("goro demo: watch it from another terminal: %s stat %d   (or: top %d, dump %d --group)\n",
                   self_path().c_str(), static_cast<int>(getpid()), static_cast<int>(getpid()),
                   static_cast<int>(getpid()));
+      if (!opts.hold) {
+        std::printf("goro demo: they are released as soon as all are parked; add --hold 60s (or --hold: until "
+                    "Enter) to keep them parked while you look\n");
+      }
     }
     std::fflush(stdout);
 
@@ -124,6 +168,7 @@ int demo_main(const std::vector<std::string>& args) {
     std::printf("goro demo: %lld goroutines parked; spawned in %.1f ms (%.0f ns each), %.0f bytes of RSS each\n",
                 static_cast<long long>(n), spawn_ms, spawn_ms * 1e6 / static_cast<double>(n), per_g);
     std::fflush(stdout);
+    if (opts.hold) hold(opts);
 
     phase = "releasing";
     gate.close();

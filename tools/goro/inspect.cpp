@@ -7,11 +7,13 @@
 // dump, a full-screen view for top. Nothing here needs the target process's
 // cooperation beyond linking goro.
 #include <dirent.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -281,7 +283,7 @@ Sample sample(const std::string& path, int pid, const Fields* prev) {
 const char* const kCounterFields[] = {"gomaxprocs",     "idle_procs",  "threads",          "spinning_threads",
                                       "idle_threads",   "global_runq", "goroutines",       "created",
                                       "steals",         "context_switches", "parks",       "handoffs",
-                                      "preempt_requests", "hogs",      "blocking_calls",   "timers",
+                                      "preempt_requests", "hogs",      "thread_blocks",    "blocking_calls",   "timers",
                                       "stacks_in_use",  "stack_bytes_reserved", "guarded_stacks", "uptime_ms"};
 
 std::string stats_json(const Sample& s, long long time_ms) {
@@ -308,8 +310,8 @@ std::string queues(const Fields& f) {
   std::string s = "[";
   const auto q = nums(f, "local_runq");
   for (std::size_t i = 0; i < q.size(); ++i) {
-    if (i != 0) s += ' ';
-    s += std::to_string(q[i]);
+    if (i > 0) s += ' ';
+    s += std::to_string(q[i]);  // (not (i ? " " : "") + ...: g++ 12's -Wrestrict misfires on it)
   }
   return s + "]";
 }
@@ -340,15 +342,57 @@ bool sleep_interval(std::chrono::nanoseconds d) {
   return false;
 }
 
+// process_exited: the process is gone, or has exited and waits to be
+// reaped (a zombie still answers kill(pid, 0)).
+bool process_exited(int pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
+  const char state = stat[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+// sample_unless_exited is the next sample, or nullopt once the process
+// has exited: a watched process that ends is the normal end of stat and
+// top, not an error. A failure while the process is still alive (after a
+// moment for one that is exiting) is one.
+template <class F>
+auto unless_exited(int pid, F&& ask_it) -> std::optional<decltype(ask_it())> {
+  try {
+    return ask_it();
+  } catch (const Failure&) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!process_exited(pid)) {
+      if (std::chrono::steady_clock::now() > until) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+  }
+}
+
+std::optional<Sample> sample_unless_exited(const std::string& path, int pid, const Fields* prev) {
+  return unless_exited(pid, [&] { return sample(path, pid, prev); });
+}
+
+// say_exited ends stat or top: status 0.
+int say_exited(const char* cmd, int pid, bool to_stderr) {
+  std::fprintf(to_stderr ? stderr : stdout, "goro %s: process %d exited\n", cmd, pid);
+  return 0;
+}
+
 int stat_main(const std::vector<std::string>& args) {
   const Options o = parse_options("stat", args, "inj");
   const std::string path = socket_of(o.pid);
   std::signal(SIGINT, on_interrupt);
   const auto start = std::chrono::steady_clock::now();
-  Fields prev = sample(path, o.pid, nullptr).f;
+  const auto first = sample_unless_exited(path, o.pid, nullptr);
+  if (!first) return say_exited("stat", o.pid, o.json);
+  Fields prev = first->f;
   for (long long i = 0; o.count < 0 || i < o.count; ++i) {
     if (!sleep_interval(o.interval)) break;
-    const Sample s = sample(path, o.pid, &prev);
+    const auto next = sample_unless_exited(path, o.pid, &prev);
+    if (!next) return say_exited("stat", o.pid, o.json);
+    const Sample& s = *next;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (o.json) {
       std::printf("%s\n", stats_json(s, static_cast<long long>(secs * 1000)).c_str());
@@ -416,29 +460,125 @@ int pprof_main(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Keyboard reads top's keys. With a terminal on stdin (top in the
+// foreground), the terminal leaves canonical mode and echo while top runs,
+// so a key acts at once; from a pipe, keys arrive as written. The end of
+// the input only stops the listening.
+class Keyboard {
+ public:
+  Keyboard() {
+    if (::isatty(0) && ::tcgetpgrp(0) == ::getpgrp() && ::tcgetattr(0, &saved_) == 0) {
+      termios raw = saved_;
+      raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+      raw.c_cc[VMIN] = 1;
+      raw.c_cc[VTIME] = 0;
+      restore_ = ::tcsetattr(0, TCSANOW, &raw) == 0;
+    }
+    listening_ = !::isatty(0) || restore_;  // not a background job's terminal
+  }
+  ~Keyboard() {
+    if (restore_) ::tcsetattr(0, TCSANOW, &saved_);
+  }
+  Keyboard(const Keyboard&) = delete;
+  Keyboard& operator=(const Keyboard&) = delete;
+
+  // wait waits d, watching the keys: false when q or Ctrl-C asks to quit.
+  bool wait(std::chrono::nanoseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!g_interrupted) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) return true;
+      const auto slice = std::min<std::chrono::nanoseconds>(until - now, std::chrono::milliseconds(50));
+      if (!listening_) {
+        std::this_thread::sleep_for(slice);
+        continue;
+      }
+      pollfd p{0, POLLIN, 0};
+      const int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(slice).count()) + 1;
+      if (::poll(&p, 1, ms) <= 0) continue;
+      char c = 0;
+      if (::read(0, &c, 1) != 1) {
+        listening_ = false;  // end of input (or an error): keys are over
+      } else if (c == 'q' || c == 'Q') {
+        return false;
+      }
+    }
+    return false;
+  }
+
+ private:
+  termios saved_{};
+  bool restore_ = false;
+  bool listening_ = false;
+};
+
+std::string duration_text(std::chrono::nanoseconds d) {
+  const long long ns = d.count();
+  if (ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
+  if (ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+// TopGroups counts goroutines by what they wait for (their state when not
+// waiting), and by that and their creation site.
+struct TopGroups {
+  std::map<std::string, long long> by_reason;
+  std::map<std::pair<std::string, std::string>, long long> by_site;
+  std::chrono::steady_clock::time_point at;
+};
+
+TopGroups top_groups(const std::vector<GoroutineRow>& rows) {
+  TopGroups g;
+  g.at = std::chrono::steady_clock::now();
+  for (const GoroutineRow& r : rows) {
+    const std::string what = r.wait_reason.empty() ? r.state : r.wait_reason;
+    ++g.by_reason[what];
+    ++g.by_site[{what, r.created_at.empty() || r.created_at == "goro::run" ? "goro::run(main)" : r.created_at}];
+  }
+  return g;
+}
+
+// growth_text: goroutines a second added to (or gone from) a group since
+// the previous frame; a leak shows as a group that keeps growing.
+template <class Key>
+std::string growth_text(const std::map<Key, long long>& now, const std::map<Key, long long>& before, const Key& k,
+                        double secs) {
+  const auto it = before.find(k);
+  const long long was = it == before.end() ? 0 : it->second;
+  const double rate = secs > 0 ? static_cast<double>(now.at(k) - was) / secs : 0;
+  if (std::fabs(rate) < 0.05) return "0";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.1f", rate);
+  return buf;
+}
+
 int top_main(const std::vector<std::string>& args) {
   const Options o = parse_options("top", args, "in");
   const std::string path = socket_of(o.pid);
   const std::string name = process_name(o.pid);
   std::signal(SIGINT, on_interrupt);
-  Fields prev = sample(path, o.pid, nullptr).f;
+  std::signal(SIGTERM, on_interrupt);
+  Keyboard keys;
+  const auto first = sample_unless_exited(path, o.pid, nullptr);
+  const auto first_rows = unless_exited(o.pid, [&] { return parse_goroutines(ask(path, "goroutines", o.pid)); });
+  if (!first || !first_rows) return say_exited("top", o.pid, false);
+  Fields prev = first->f;
+  TopGroups prev_groups = top_groups(*first_rows);
   for (long long i = 0; o.count < 0 || i < o.count; ++i) {
-    if (!sleep_interval(o.interval)) break;
-    const Sample s = sample(path, o.pid, &prev);
-    const auto rows = parse_goroutines(ask(path, "goroutines", o.pid));
-    // Summary by what they wait for (state when not waiting), then by site.
-    std::map<std::string, long long> by_reason;
-    std::map<std::pair<std::string, std::string>, long long> by_site;
-    for (const GoroutineRow& r : rows) {
-      const std::string what = r.wait_reason.empty() ? r.state : r.wait_reason;
-      ++by_reason[what];
-      ++by_site[{what, r.created_at.empty() || r.created_at == "goro::run" ? "goro::run(main)" : r.created_at}];
-    }
+    if (!keys.wait(o.interval)) break;
+    const auto next = sample_unless_exited(path, o.pid, &prev);
+    const auto rows = unless_exited(o.pid, [&] { return parse_goroutines(ask(path, "goroutines", o.pid)); });
+    if (!next || !rows) return say_exited("top", o.pid, false);
+    const Sample& s = *next;
+    const TopGroups groups = top_groups(*rows);
+    const double secs = std::chrono::duration<double>(groups.at - prev_groups.at).count();
     std::vector<std::pair<long long, std::string>> reasons;
-    for (const auto& [k, v] : by_reason) reasons.emplace_back(v, k);
+    for (const auto& [k, v] : groups.by_reason) reasons.emplace_back(v, k);
     std::sort(reasons.rbegin(), reasons.rend());
     std::vector<std::pair<long long, std::pair<std::string, std::string>>> sites;
-    for (const auto& [k, v] : by_site) sites.emplace_back(v, k);
+    for (const auto& [k, v] : groups.by_site) sites.emplace_back(v, k);
     std::sort(sites.rbegin(), sites.rend());
 
     std::ostringstream out;
@@ -454,24 +594,30 @@ int top_main(const std::vector<std::string>& args) {
     out << line;
     std::snprintf(line, sizeof line,
                   "switches/s %.0f  steals/s %.0f  created %lld  handoffs %lld  preempt requests %lld  hogs %lld  "
-                  "timers %lld\n",
+                  "thread blocks %lld  timers %lld\n",
                   s.switches_per_sec, s.steals_per_sec, num(s.f, "created"), num(s.f, "handoffs"),
-                  num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "timers"));
+                  num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "thread_blocks"), num(s.f, "timers"));
     out << line << "run queues: global " << num(s.f, "global_runq") << "  per P " << queues(s.f) << "\n\n";
-    out << "  COUNT  STATE / WAIT REASON\n";
+    out << "  COUNT  GROWTH/S  STATE / WAIT REASON\n";
     for (std::size_t k = 0; k < reasons.size() && k < 10; ++k) {
-      std::snprintf(line, sizeof line, "%7lld  %s\n", reasons[k].first, reasons[k].second.c_str());
+      std::snprintf(line, sizeof line, "%7lld  %8s  %s\n", reasons[k].first,
+                    growth_text(groups.by_reason, prev_groups.by_reason, reasons[k].second, secs).c_str(),
+                    reasons[k].second.c_str());
       out << line;
     }
-    out << "\n  COUNT  STATE / WAIT REASON @ CREATED AT\n";
+    out << "\n  COUNT  GROWTH/S  STATE / WAIT REASON @ CREATED AT\n";
     for (std::size_t k = 0; k < sites.size() && k < 15; ++k) {
-      std::snprintf(line, sizeof line, "%7lld  %s @ %s\n", sites[k].first, sites[k].second.first.c_str(),
-                    sites[k].second.second.c_str());
+      std::snprintf(line, sizeof line, "%7lld  %8s  %s @ %s\n", sites[k].first,
+                    growth_text(groups.by_site, prev_groups.by_site, sites[k].second, secs).c_str(),
+                    sites[k].second.first.c_str(), sites[k].second.second.c_str());
       out << line;
     }
+    out << "\nq quits (or Ctrl-C); a frame every " << duration_text(o.interval)
+        << "; GROWTH/S: goroutines a second since the last frame\n";
     std::fputs(out.str().c_str(), stdout);
     std::fflush(stdout);
     prev = s.f;
+    prev_groups = groups;
   }
   return 0;
 }
@@ -554,6 +700,8 @@ int guarded(const char* cmd, F&& f) {
 }
 
 }  // namespace
+
+std::optional<std::chrono::nanoseconds> parse_go_duration(const std::string& s) { return parse_duration(s); }
 
 int ps_command(const std::vector<std::string>& args) { return guarded("ps", [&] { return ps_main(args); }); }
 int stat_command(const std::vector<std::string>& args) { return guarded("stat", [&] { return stat_main(args); }); }

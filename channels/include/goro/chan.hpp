@@ -66,6 +66,7 @@ inline constexpr ElemOps elem_ops = {
 
 class ChanBase;
 struct SelectState;
+struct AdoptRef {};
 
 // ChanWaiter is a blocked channel operation (Go's sudog). It lives on the
 // blocked party's stack and is linked into the channel's wait queue.
@@ -96,11 +97,18 @@ struct WaitQueue {
   ChanWaiter* dequeue() noexcept;
 };
 
+// ChanHooks: a channel that shares its memory block with a runtime object
+// (after()'s timer, a Context's state) hands its reference counting to that
+// object: chan_release calls hooks->release instead of counting down itself.
+struct ChanHooks {
+  void (*release)(ChanBase* c) noexcept;
+};
+
 // ChanBase is the channel itself (Go's hchan); Chan<T> is a typed handle.
 class ChanBase {
  public:
-  ChanBase(std::size_t capacity, const ElemOps* ops, void* buffer) noexcept
-      : ops_(ops), cap_(capacity), buf_(buffer) {}
+  ChanBase(std::size_t capacity, const ElemOps* ops, void* buffer, const ChanHooks* hooks = nullptr) noexcept
+      : ops_(ops), cap_(capacity), buf_(buffer), hooks_(hooks) {}
 
   std::atomic<long> refs{1};
   SpinLock lock;  // guards everything below except what is atomic
@@ -112,21 +120,37 @@ class ChanBase {
   std::atomic<bool> closed{false};  // written under lock
   WaitQueue recvq;
   WaitQueue sendq;
+  void* const buf_;
+  // Last: read only when a handle goes, and the hot fields above keep the
+  // cache-line layout they had before it came.
+  const ChanHooks* const hooks_;
   // Under lock: waiters of blocked selects, which need the channel until
   // they have unlinked themselves even when it has no handle left; `dead`:
   // the last handle went while some were there (select.cpp, chan.cpp).
   std::uint32_t select_pins = 0;
   bool dead = false;
-  void* const buf_;
 
   void* slot(std::size_t i) const noexcept { return static_cast<char*>(buf_) + i * ops_->size; }
 };
 
 ChanBase* chan_make(std::size_t capacity, const ElemOps* ops);
+// chan_make_with makes a channel whose block also holds `extra_size` bytes
+// (aligned to at most kChanExtraAlign) for an object of the caller's, at
+// *extra; its releases go to hooks->release. chan_extra finds that room
+// again; chan_free destroys the channel and frees the block (the caller
+// has destroyed its object first; a select parked on it keeps the block
+// until it lets go); chan_of_extra is chan_extra's inverse.
+inline constexpr std::size_t kChanExtraAlign = 16;
+ChanBase* chan_make_with(std::size_t capacity, const ElemOps* ops, std::size_t extra_size, const ChanHooks* hooks,
+                         void** extra);
+void* chan_extra(ChanBase* c) noexcept;
+ChanBase* chan_of_extra(void* extra, std::size_t capacity, const ElemOps* ops) noexcept;
+void chan_free(ChanBase* c) noexcept;
+// chan_dealloc frees a channel chan_free left allocated for the selects
+// still parked on it (chan.cpp, Orphans), once the last one lets go.
+void chan_dealloc(ChanBase* c) noexcept;
 void chan_retain(ChanBase* c) noexcept;
 void chan_release(ChanBase* c) noexcept;
-// chan_free frees a channel with no handle and no select pin left.
-void chan_free(ChanBase* c) noexcept;
 // chan_send blocks until the value at src is taken (or buffered). Panics on a
 // closed channel. c == null (nil channel) blocks forever.
 void chan_send(ChanBase* c, void* src);
@@ -151,6 +175,9 @@ class Chan {
 
   // Chan() is the nil channel.
   Chan() noexcept = default;
+  // Chan(core, adopt): a handle that takes over one reference the caller
+  // holds on `core` (runtime objects that make their own channels).
+  Chan(detail::ChanBase* core, detail::AdoptRef) noexcept : c_(core) {}
   // Chan(capacity): make(chan T, capacity); 0 = unbuffered.
   explicit Chan(std::size_t capacity) : c_(detail::chan_make(capacity, &detail::elem_ops<T>)) {}
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -57,9 +58,9 @@ struct RecvCase {
   void run() {
     if constexpr (std::is_invocable_v<F&, std::optional<T>>) {
       body(std::move(result));
-    } else {
+    } else if constexpr (std::is_invocable_v<F&>) {
       body();
-    }
+    }  // else: on_recv's static_assert has said what is wrong
   }
 };
 
@@ -71,33 +72,49 @@ struct SendCase {
 
   static constexpr bool is_default = false;
   SelectCase make() { return SelectCase{c, &value, true}; }
-  void run() { body(); }
+  void run() {
+    if constexpr (std::is_invocable_v<F&>) body();  // else: on_send's static_assert
+  }
 };
 
 template <class F>
 struct DefaultCase {
   F body;
   static constexpr bool is_default = true;
-  void run() { body(); }
+  void run() {
+    if constexpr (std::is_invocable_v<F&>) body();  // else: on_default's static_assert
+  }
 };
 
 }  // namespace detail
 
-// on_recv(ch, f): case v, ok := <-ch: f(std::optional<T>).
+// on_recv(ch, f): case v, ok := <-ch: f(std::optional<T>). Go's
+// `case v := <-ch` is [](std::optional<T> v) here, not [](T v): the
+// optional is empty when ch is closed. f may also take no argument.
 template <class T, class F = detail::NoBody>
 detail::RecvCase<T, std::decay_t<F>> on_recv(const Chan<T>& ch, F&& f = {}) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>> || std::is_invocable_v<std::decay_t<F>&>,
+                "goro::on_recv(ch, body): on_recv's body takes std::optional<T> (std::nullopt once ch is closed: "
+                "Go's v, ok := <-ch), or no argument; [](T v) does not compile");
   return {ch.core(), std::forward<F>(f), std::nullopt};
 }
 
 // on_send(ch, v, f): case ch <- v: f().
 template <class T, class V, class F = detail::NoBody>
 detail::SendCase<T, std::decay_t<F>> on_send(const Chan<T>& ch, V&& v, F&& f = {}) {
-  return {ch.core(), T(std::forward<V>(v)), std::forward<F>(f)};
+  static_assert(std::is_constructible_v<T, V&&>, "goro::on_send(ch, v, body): v must convert to ch's element type T");
+  static_assert(std::is_invocable_v<std::decay_t<F>&>, "goro::on_send(ch, v, body): on_send's body takes no argument");
+  if constexpr (std::is_constructible_v<T, V&&>) {
+    return {ch.core(), T(std::forward<V>(v)), std::forward<F>(f)};
+  } else {
+    std::terminate();  // never compiled into a program: the static_assert above failed
+  }
 }
 
 // on_default(f): default: f().
 template <class F = detail::NoBody>
 detail::DefaultCase<std::decay_t<F>> on_default(F&& f = {}) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&>, "goro::on_default(body): on_default's body takes no argument");
   return {std::forward<F>(f)};
 }
 
@@ -130,7 +147,20 @@ std::size_t select(Cases&&... cases) {
   }(std::index_sequence_for<Cases...>{});
 
   bool received = false;
-  const int chosen = detail::select_go(sc, static_cast<int>(kChanCases), kDefaults == 0, &received);
+  int chosen;
+  if constexpr (kChanCases == 1 && kDefaults == 1) {
+    // One case and a default is a non-blocking send or receive (Go compiles
+    // it to selectnbsend/selectnbrecv), with their lock-free look first.
+    if (sc[0].is_send) {
+      chosen = detail::chan_try_send(sc[0].c, sc[0].elem) ? 0 : -1;
+    } else {
+      const int r = detail::chan_try_recv(sc[0].c, sc[0].elem);
+      chosen = r == 0 ? -1 : 0;
+      received = r == 1;
+    }
+  } else {
+    chosen = detail::select_go(sc, static_cast<int>(kChanCases), kDefaults == 0, &received);
+  }
   const std::size_t arg = chosen < 0 ? default_arg : arg_of[chosen];
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (

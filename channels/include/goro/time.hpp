@@ -8,6 +8,7 @@
 // discarded, and counts as "still active" for stop()'s result).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -36,6 +37,7 @@ class Timer {
 
   // stop prevents the timer from firing. True if it was active (not yet
   // fired, or fired with its value not yet received: that value is dropped).
+  // A timer of nanoseconds::max() is active until stopped: it never fires.
   bool stop();
   // reset re-arms the timer for d from now; returns what stop() would have.
   bool reset(std::chrono::nanoseconds d);
@@ -43,6 +45,9 @@ class Timer {
  private:
   static void fire(void* self, std::int64_t now_ns);
   RuntimeTimer timer_;
+  // forever_: armed for nanoseconds::max(), Go's maxDuration: active, yet
+  // never due, so it takes no place in the runtime's timer heaps.
+  std::atomic<bool> forever_{false};
 };
 
 // Ticker: a tick every period (time.NewTicker). A slow receiver misses

@@ -30,12 +30,19 @@ struct SchedStats {
   std::uint64_t handoffs = 0;            // Ps taken from an M stuck in blocking()
   std::uint64_t preempt_requests = 0;    // goroutines flagged by sysmon after 10 ms
   std::uint64_t hogs = 0;                // flagged goroutines that kept running with no runtime call
+  std::uint64_t thread_blocks = 0;       // goroutines found blocking their OS thread outside blocking()
+                                         // (asleep in the kernel for 10 ms: a std::mutex, a sleep, a read)
   std::uint64_t blocking_calls = 0;      // blocking() calls from goroutines
   std::int64_t timers = 0;               // pending runtime timers
   std::int64_t stacks_in_use = 0;        // goroutine stacks held (live or cached)
   std::int64_t stack_bytes_reserved = 0; // address space reserved for stacks
   std::int64_t guarded_stacks = 0;       // stacks with a guard page (the rest use a canary)
   std::int64_t uptime_ms = 0;            // since run() began
+  // The network poller (goro::net, wait_readable):
+  std::int64_t poll_descriptors = 0;     // descriptors registered with it now (the whole process)
+  std::int64_t io_waiters = 0;           // goroutines parked in "IO wait"
+  std::uint64_t polls = 0;               // epoll_wait calls since run() began
+  std::uint64_t poll_events = 0;         // readiness events they returned
 };
 
 // sched_stats returns a snapshot; all zero outside run().

@@ -22,8 +22,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <new>
 #include <stdexcept>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -124,25 +127,116 @@ int run(F&& main, Options options = {}) {
   return rc;
 }
 
-// go spawns fn as a new goroutine. Callable from goroutines and from plain
-// threads while run() is active; elsewhere it throws std::logic_error. The
-// function object is moved onto the new goroutine's stack (no allocation).
-// `where` (the call site) is what dumps report as the creation site.
-// An exception escaping fn is fatal: "panic: <what()>", a dump, abort().
+namespace detail {
+
+// spawn_at spawns fn (moved or copied onto the new goroutine's record: no
+// allocation for small function objects) with `where` as its creation site.
 template <class F>
-void go(F&& fn, SourceLocation where = SourceLocation::current()) {
+void spawn_at(const SourceLocation& where, F&& fn) {
   using Fn = std::decay_t<F>;
-  static_assert(std::is_invocable_v<Fn&>, "goro::go: the function must be callable with no arguments");
-  const detail::SpawnSlot slot = detail::spawn_reserve(sizeof(Fn), alignof(Fn), where);
+  const SpawnSlot slot = spawn_reserve(sizeof(Fn), alignof(Fn), where);
   try {
     ::new (slot.storage) Fn(std::forward<F>(fn));
   } catch (...) {
-    detail::spawn_cancel(slot.g);
+    spawn_cancel(slot.g);
     throw;
   }
-  detail::spawn_commit(
+  spawn_commit(
       slot.g, [](void* p) { (*static_cast<Fn*>(p))(); },
       [](void* p) noexcept { static_cast<Fn*>(p)->~Fn(); });
+}
+
+// Bound is what go(f, args...) runs: decayed copies of f and its arguments,
+// made by the caller, invoked as rvalues on the new goroutine (what
+// std::thread does).
+template <class Fn, class... Args>
+struct Bound {
+  template <class F, class... A>
+  explicit Bound(F&& f, A&&... a) : fn(std::forward<F>(f)), args(std::forward<A>(a)...) {}
+  void operator()() {
+    std::apply([this](Args&... a) { std::invoke(std::move(fn), std::move(a)...); }, args);
+  }
+  Fn fn;
+  std::tuple<Args...> args;
+};
+
+// GoCall is the first parameter of go(f, args...). A variadic go() cannot
+// end with a defaulted SourceLocation, so the call site is captured here
+// instead: GoCall is built implicitly from f, at the call site, by a
+// constructor whose defaulted argument is SourceLocation::current(). Its
+// type depends only on the arguments' types (go() deduces those from
+// args), so it remembers f by address and the function that spawns f's
+// type; both compilers inline that call away when optimising.
+template <class... Args>
+class GoCall {
+ public:
+  template <class F>
+  GoCall(F&& fn, SourceLocation where = SourceLocation::current()) noexcept  // NOLINT: implicit on purpose
+      : where_(where) {
+    if constexpr (std::is_function_v<std::remove_reference_t<F>>) {
+      fn_.function = reinterpret_cast<void (*)()>(&fn);
+    } else {
+      fn_.object = const_cast<void*>(static_cast<const void*>(std::addressof(fn)));
+    }
+    spawn_ = &spawn_with<F>;
+  }
+
+  void operator()(Args&&... args) const { spawn_(fn_, where_, std::forward<Args>(args)...); }
+
+ private:
+  union Target {
+    void* object;
+    void (*function)();
+  };
+
+  template <class F>
+  static void spawn_with(Target target, const SourceLocation& where, Args&&... args) {
+    using Fn = std::decay_t<F>;
+    constexpr bool kCallable = std::is_invocable_v<Fn, std::decay_t<Args>...>;
+    static_assert(kCallable,
+                  "goro::go(f, args...): f must be callable with the arguments, as std::thread calls it: "
+                  "with decayed copies passed as rvalues (std::ref passes a reference)");
+    using Run = Bound<Fn, std::decay_t<Args>...>;
+    if constexpr (!kCallable) {
+      // The static_assert has said it; nothing more to report.
+    } else if constexpr (std::is_function_v<std::remove_reference_t<F>>) {
+      spawn_at(where, Run(reinterpret_cast<Fn>(target.function), std::forward<Args>(args)...));
+    } else {
+      spawn_at(where, Run(std::forward<F>(*static_cast<std::remove_reference_t<F>*>(target.object)),
+                          std::forward<Args>(args)...));
+    }
+  }
+
+  Target fn_{};
+  void (*spawn_)(Target, const SourceLocation&, Args&&...) = nullptr;
+  SourceLocation where_;
+};
+
+}  // namespace detail
+
+// go spawns fn as a new goroutine: Go's `go fn()`. Callable from goroutines
+// and from plain threads while run() is active; elsewhere it throws
+// std::logic_error. The function object is moved into the new goroutine's
+// record (no allocation unless it is large). `where`, the call site by
+// default, is what dumps report as the creation site; a wrapper that spawns
+// for its caller (ErrGroup::go) passes its own caller's.
+// An exception escaping fn is fatal: "panic: <what()>", a dump, abort().
+template <class F>
+void go(F&& fn, SourceLocation where = SourceLocation::current()) {
+  constexpr bool kCallable = std::is_invocable_v<std::decay_t<F>&>;
+  static_assert(kCallable, "goro::go(f): f must be callable with no arguments (or pass them: go(f, args...))");
+  if constexpr (kCallable) detail::spawn_at(where, std::forward<F>(fn));
+}
+
+// go(f, args...) spawns f(args...), as std::thread(f, args...) would run
+// it: f and the arguments are decay-copied (or moved) by the caller, then
+// passed to f as rvalues on the new goroutine. Go's `go f(x, y)` evaluates
+// x and y in the caller in the same way. Use std::ref(x) to pass a
+// reference. The creation site is the call site, as for go(f).
+template <class... Args>
+  requires(sizeof...(Args) > 0)
+void go(detail::GoCall<std::type_identity_t<Args>...> fn, Args&&... args) {
+  fn(std::forward<Args>(args)...);
 }
 
 // yield lets other goroutines run (runtime.Gosched): the caller goes to the

@@ -52,6 +52,11 @@ class RuntimeTimer {
   // not wait).
   bool stop() noexcept;
 
+  // cancel takes the timer out of its heap if it is pending, without
+  // waiting for a callback in flight (which then still runs). True if it
+  // was pending. For owners whose callback itself decides what to free.
+  bool cancel() noexcept;
+
   bool pending() const noexcept { return heap_.load(std::memory_order_acquire) != nullptr; }
 
  private:

@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/detail/lockorder.hpp"
 #include "goro/park.hpp"
 
 namespace goro {
@@ -49,11 +50,15 @@ class Mutex {
     if ((state_.load(std::memory_order_acquire) & ~kLocked) != 0 || detail::run_exiting()) [[unlikely]] {
       destroyed();
     }
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_forget(this);
   }
 
   // lock acquires the mutex, parking the caller until it is free. Callable
   // from goroutines and plain threads.
-  void lock() { lock_as(WaitReason::sync_mutex_lock); }
+  void lock() {
+    lock_as(WaitReason::sync_mutex_lock);
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_acquired(this, "sync.Mutex", false);
+  }
 
   // try_lock acquires the mutex if that needs no waiting. It fails in
   // starvation mode even when the mutex looks free: ownership is then
@@ -62,13 +67,17 @@ class Mutex {
     std::uint32_t old = state_.load(std::memory_order_relaxed);
     if ((old & (kLocked | kStarving)) != 0) return false;
     // Acquire pairs with the release in release().
-    return state_.compare_exchange_strong(old, old | kLocked, std::memory_order_acquire,
-                                          std::memory_order_relaxed);
+    if (!state_.compare_exchange_strong(old, old | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      return false;
+    }
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_acquired(this, "sync.Mutex", true);
+    return true;
   }
 
   // unlock releases the mutex and wakes a waiter if one should run. Any
   // goroutine or thread may call it; throws Panic if the mutex is unlocked.
   void unlock() {
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_released(this);
     release();
     // Outside the critical section: a goroutine sysmon flagged yields here.
     detail::preempt_point();

@@ -43,26 +43,25 @@ class RWMutex {
   // As a Mutex, a RWMutex may be destroyed while goroutines wait for it.
   ~RWMutex() {
     if (busy() || detail::run_exiting()) [[unlikely]] destroyed();
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_forget(this);
   }
 
   // lock acquires the write lock: waits for the other writers, then for the
   // readers already inside; new readers wait from the moment it starts.
   void lock() {
     // Fast path: try_lock's one CAS.
-    if (!try_lock()) lock_slow();
+    if (!try_lock_impl()) lock_slow();
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_acquired(this, "sync.RWMutex", false);
   }
   // try_lock takes the write lock if neither a writer nor a reader holds it.
   [[nodiscard]] bool try_lock() noexcept {
-    // One CAS, if the word is idle: no writer, no reader, nobody waiting.
-    // Acquire pairs with the release of the last reader and of the last
-    // writer.
-    std::uint64_t v = state_.load(std::memory_order_relaxed);
-    return (v & ~kEpochMask) == 0 &&
-           state_.compare_exchange_strong(v, v + kHeld + kWriterBias, std::memory_order_acquire,
-                                          std::memory_order_relaxed);
+    if (!try_lock_impl()) return false;
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_acquired(this, "sync.RWMutex", true);
+    return true;
   }
   // unlock releases the write lock and admits the readers that waited for it.
   void unlock() {
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_released(this);
     unlock_impl();
     detail::preempt_point();
   }
@@ -73,12 +72,18 @@ class RWMutex {
     // unlock(); a negative count means a writer is pending.
     const std::uint64_t now = state_.fetch_add(1, std::memory_order_acquire) + 1;
     if (count_of(now) < 0) lock_shared_slow();
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_acquired(this, "sync.RWMutex", false);
   }
   // try_lock_shared takes a read lock unless a writer holds or waits.
-  [[nodiscard]] bool try_lock_shared() noexcept;
+  [[nodiscard]] bool try_lock_shared() noexcept {
+    if (!try_lock_shared_impl()) return false;
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_acquired(this, "sync.RWMutex", true);
+    return true;
+  }
   // unlock_shared releases a read lock; the last reader a writer waits for
   // lets it in.
   void unlock_shared() {
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_released(this);
     unlock_shared_impl();
     detail::preempt_point();
   }
@@ -105,6 +110,18 @@ class RWMutex {
   static constexpr std::int32_t count_of(std::uint64_t v) noexcept {
     return static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
   }
+
+  // try_lock() and try_lock_shared() without the lock-order hook.
+  bool try_lock_impl() noexcept {
+    // One CAS, if the word is idle: no writer, no reader, nobody waiting.
+    // Acquire pairs with the release of the last reader and of the last
+    // writer.
+    std::uint64_t v = state_.load(std::memory_order_relaxed);
+    return (v & ~kEpochMask) == 0 &&
+           state_.compare_exchange_strong(v, v + kHeld + kWriterBias, std::memory_order_acquire,
+                                          std::memory_order_relaxed);
+  }
+  bool try_lock_shared_impl() noexcept;
 
   // unlock_shared() without its preemption point.
   void unlock_shared_impl() {

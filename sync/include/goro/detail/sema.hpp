@@ -36,10 +36,15 @@ struct SemaUnwind {
 // its waiter and rethrows. A releaser may already have picked this waiter,
 // though; the unit it released is then taken by the waiter, and
 // unwind.granted is set to true: the caller owns that unit and must account
-// for it. If unwind.owner was destroyed meanwhile (a primitive may die with
+// for it. If unwind.owner (when not null) was destroyed meanwhile (a primitive may die with
 // goroutines parked on it: they are orphans), semacquire touches neither
 // it nor *addr and sets unwind.gone.
 void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, SemaUnwind& unwind);
+// This form is for a caller whose semaphore outlives every waiter (it holds
+// a reference to the semaphore's owner while it waits: unwind.owner stays
+// null and no death is checked); a unit granted to a caller that is
+// unwound is released again.
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason);
 
 // semrelease increments *addr and wakes the first waiter, if any. With
 // handoff, the count goes straight to that waiter, and a goroutine caller

@@ -1,0 +1,3 @@
+module goro.example/bench
+
+go 1.19
