@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -54,9 +55,9 @@ struct MutexServer {
 
 void mutex_shape() {
   goro::run([] {
-    MutexServer s;
-    s.mu.lock();
-    s.start();
+    auto s = std::make_unique<MutexServer>();  // on the heap: ASan sees it die
+    s->mu.lock();
+    s->start();
     goro::sleep_for(5ms);
     // Destroyed locked, with the worker parked in lock().
   });
@@ -73,8 +74,8 @@ struct WaitGroupServer {
 
 void waitgroup_shape() {
   goro::run([] {
-    WaitGroupServer s;
-    s.start();
+    auto s = std::make_unique<WaitGroupServer>();
+    s->start();
     goro::sleep_for(5ms);
   });
 }
@@ -96,8 +97,8 @@ struct SelectServer {
 
 void select_shape() {
   goro::run([] {
-    SelectServer s;
-    s.start();
+    auto s = std::make_unique<SelectServer>();
+    s->start();
     goro::sleep_for(5ms);
   });
 }
@@ -121,10 +122,12 @@ void select_wakes_after_death_shape() {
   });
 }
 
-// The other primitives, each destroyed with a goroutine parked on it.
+// The other primitives, each destroyed with a goroutine parked on it. The
+// Cond's Mutex outlives them: the Cond's waiter relocks it while unwinding,
+// and its unique_lock unlocks it (docs/guide.md).
+goro::Mutex g_cond_mu;
 struct Others {
-  goro::Mutex mu;
-  goro::Cond cond{mu};
+  goro::Cond cond{g_cond_mu};
   goro::RWMutex rw;
   goro::Semaphore sem{1};
   goro::Once once;
@@ -132,12 +135,13 @@ struct Others {
 
 void others_shape() {
   goro::run([] {
-    Others o;
+    auto owner = std::make_unique<Others>();
+    Others& o = *owner;
     o.rw.lock();
     o.sem.acquire(1);
     goro::Chan<goro::Unit> in_once(0);
     goro::go([&o] {
-      std::unique_lock<goro::Mutex> l(o.mu);
+      std::unique_lock<goro::Mutex> l(g_cond_mu);
       o.cond.wait();
     });
     goro::go([&o] { std::shared_lock<goro::RWMutex> l(o.rw); });
@@ -160,10 +164,17 @@ void others_shape() {
 // it was woken from (nothing of which may be touched any more).
 void woken_shape() {
   goro::run([] {
-    goro::Mutex mu;
-    goro::WaitGroup wg;
-    goro::Semaphore sem(1);
-    goro::Chan<int> ch(0);
+    struct Objects {
+      goro::Mutex mu;
+      goro::WaitGroup wg;
+      goro::Semaphore sem{1};
+      goro::Chan<int> ch{0};
+    };
+    auto objects = std::make_unique<Objects>();  // on the heap: ASan sees them die
+    goro::Mutex& mu = objects->mu;
+    goro::WaitGroup& wg = objects->wg;
+    goro::Semaphore& sem = objects->sem;
+    goro::Chan<int>& ch = objects->ch;
     mu.lock();
     wg.add(1);
     sem.acquire(1);
