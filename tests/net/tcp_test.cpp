@@ -384,9 +384,12 @@ TEST_P(TcpTest, ManyConcurrentConnectionsUseFewThreads) {
     std::vector<goro::net::Conn> clients;
     clients.reserve(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) clients.push_back(goro::net::dial("tcp", ln.addr()));
-    // Every server goroutine parks in read: no thread per connection.
+    // Every server goroutine parks in read: no thread per connection. A few
+    // Ms beyond the Ps are fine (sysmon's, blocking()'s; under
+    // GORODEBUG=migrate=1 each park hands the P to another M), a thousand
+    // are not.
     ASSERT_TRUE(goro_test::wait_for_waiters("IO wait", n));
-    EXPECT_LE(goro::sched_stats().threads, procs() + 4) << "threads while " << n << " connections wait";
+    EXPECT_LE(goro::sched_stats().threads, procs() + 8) << "threads while " << n << " connections wait";
     goro::WaitGroup clients_done;
     for (int i = 0; i < n; ++i) {
       clients_done.add(1);
@@ -402,7 +405,7 @@ TEST_P(TcpTest, ManyConcurrentConnectionsUseFewThreads) {
     }
     clients_done.wait();
     served.wait();
-    EXPECT_LE(goro::sched_stats().threads, procs() + 4);
+    EXPECT_LE(goro::sched_stats().threads, procs() + 8);
   });
 }
 
