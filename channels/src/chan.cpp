@@ -36,6 +36,19 @@
 // A goroutine unwound by run()'s teardown leaves park() with an exception;
 // the operation then unlinks its waiter before rethrowing.
 //
+// Orphans (the runtime's orphans.cpp): the last handle of a channel may go
+// while goroutines wait on it (they captured `this` of the object that held
+// it). They can never be woken, and the channel is freed regardless; the
+// release records the death when a waiter is queued (or while run() is
+// ending), and each waiter stamps wait_epoch() before it parks, so its
+// unwinding cleanup can tell that its channel is gone and leave it alone.
+// A waiter that a peer or close() has already taken has nothing to undo
+// (park_abandoned() is false) and does not touch the channel at all: it
+// may have died unrecorded since. A blocked select needs its channels again
+// after any wake-up, so it pins them instead (select_pins, select.cpp): a
+// channel released while pinned is only marked dead, and the select that
+// lets go last frees it.
+//
 // Alternatives rejected: lock-free queues (Go measured and kept the lock:
 // the hand-off to a parked peer needs a consistent view of both queues and
 // the buffer, and a lock-free design makes close and select much harder);
@@ -136,14 +149,28 @@ namespace {
 
 // park_on parks the caller with w queued on c (c->lock held on entry,
 // released by park). If the park is abandoned by an exception (teardown
-// unwinding), w is unlinked before the exception continues.
-void park_on(ChanBase* c, WaitQueue& q, ChanWaiter* w, WaitReason reason) {
+// unwinding), w is unlinked before the exception continues, unless a waker
+// had already taken it (then the channel may be gone, and there is nothing
+// to undo) or the channel has been destroyed since (essay: Orphans).
+// unpark_abandoned is park_on's unwinding cleanup, out of line so that
+// park_on stays small enough to be inlined into the send and receive paths.
+[[gnu::noinline, gnu::cold]] void unpark_abandoned(ChanBase* c, WaitQueue& q, ChanWaiter* w,
+                                                   std::uint64_t since) noexcept {
+  if (!park_abandoned()) return;
+  UnwindCleanup guard;
+  if (guard.alive(c, since)) {
+    SpinGuard l(c->lock);
+    q.remove(w);
+  }
+}
+
+inline void park_on(ChanBase* c, WaitQueue& q, ChanWaiter* w, WaitReason reason) {
+  const std::uint64_t since = wait_epoch();
   q.push(w);
   try {
     park(&unlock_chan, c, reason);
   } catch (...) {
-    SpinGuard l(c->lock);
-    q.remove(w);
+    unpark_abandoned(c, q, w, since);
     throw;
   }
 }
@@ -202,9 +229,29 @@ void* chan_extra(ChanBase* c) noexcept {
   return reinterpret_cast<char*>(c) + extra_offset(header, c->cap_, c->ops_);
 }
 
+// chan_free: the last reference is gone (a handle's, or a hooked
+// channel's owner's). Goroutines may still wait on it (essay: Orphans).
 void chan_free(ChanBase* c) noexcept {
+  // The buffered values die with the last handle: nobody can receive them.
+  // (No lock: waiters left behind never touch the buffer.)
   std::size_t n = c->count.load(std::memory_order_relaxed);
   for (std::size_t i = c->recvx; n > 0; --n, i = i + 1 == c->cap_ ? 0 : i + 1) c->ops_->destroy(c->slot(i));
+  c->count.store(0, std::memory_order_relaxed);
+  bool busy;
+  bool pinned;
+  {
+    // Under the lock: a select still unlinking its waiters, or an
+    // unwinding waiter, may be inside.
+    SpinGuard l(c->lock);
+    busy = !c->recvq.empty() || !c->sendq.empty();
+    pinned = c->select_pins != 0;
+    c->dead = pinned;  // the last select to let go frees it
+  }
+  if (busy || run_exiting()) [[unlikely]] primitive_destroyed(c, busy);
+  if (!pinned) [[likely]] chan_dealloc(c);
+}
+
+void chan_dealloc(ChanBase* c) noexcept {
   const std::size_t align = block_align(c);
   c->~ChanBase();
   if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {

@@ -19,6 +19,15 @@
 //      exactly one case completes, and the peer records which.
 //   7. Woken: lock everything again and unlink the other waiters, so no
 //      waiter of ours stays behind in any queue; report the winner.
+//
+// Pins. Step 7 (and the unwinding cleanup, its twin) needs every channel
+// again, even the ones whose last handle went while the select was parked
+// (their owner captured by reference, say, and destroyed): pass 2 counts
+// each waiter in its channel's select_pins, under the lock it already
+// holds, and step 7 takes the count back. chan_release only marks a pinned
+// channel dead, and the select that drops the last pin frees it (the
+// runtime's orphans.cpp). A plain count under the lock: no atomic on the
+// select's path.
 #include <algorithm>
 #include <array>
 #include <memory>
@@ -194,27 +203,48 @@ int select_go(SelectCase* cases, int ncases, bool block, bool* received) {
     w.case_index = static_cast<std::uint32_t>(i);
     w.chan = cases[i].c;
     (cases[i].is_send ? w.chan->sendq : w.chan->recvq).push(&w);
+    ++w.chan->select_pins;  // keeps the channel until step 7 (orphans)
   }
+  // unlink_all takes our waiters out and drops their pins (all locks held),
+  // and decides which channels whose last handle went meanwhile this select
+  // must free (it dropped their last pin); free_dead frees them, unlocked.
+  // waiters[] is in lock order, so a channel's waiters are adjacent.
   const auto unlink_all = [&] {
+    bool dead = false;
     for (int k = 0; k < n; ++k) {
       ChanWaiter& w = waiters[k];
       (cases[w.case_index].is_send ? w.chan->sendq : w.chan->recvq).remove(&w);
+      --w.chan->select_pins;
+      if (w.chan->dead) [[unlikely]] {
+        // Its last pin, if this is its last waiter of ours and no other
+        // select holds one (frees_chan was cleared in pass 2).
+        w.frees_chan = (k + 1 == n || waiters[k + 1].chan != w.chan) && w.chan->select_pins == 0;
+        dead = dead || w.frees_chan;
+      }
+    }
+    return dead;
+  };
+  const auto free_dead = [&] {
+    for (int k = 0; k < n; ++k) {
+      if (waiters[k].frees_chan) chan_dealloc(waiters[k].chan);
     }
   };
   try {
     park(&unlock_all, &locks, WaitReason::select);
   } catch (...) {
     locks.lock();
-    unlink_all();
+    const bool dead = unlink_all();
     locks.unlock();
+    if (dead) free_dead();
     throw;
   }
 
   // 7. Woken by the peer that won our SelectState.
   locks.lock();
-  unlink_all();
+  const bool dead = unlink_all();
   ChanWaiter* winner = state.winner;
   locks.unlock();
+  if (dead) [[unlikely]] free_dead();
   const int i = static_cast<int>(winner->case_index);
   if (cases[i].is_send) {
     if (!winner->success) throw Panic("send on closed channel");

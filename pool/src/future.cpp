@@ -39,6 +39,13 @@
 // Unwinding: run()'s teardown throws out of park(); the waiter unlinks
 // itself under lock_ before the exception goes on (park_linked).
 //
+// Orphans (the runtime's orphans.cpp): a waiter that complete() or its timer
+// has already readied has nothing to undo, and leaves the core alone: the
+// job's reference may have been the last one. One still linked asks, under
+// the runtime's UnwindCleanup gate, whether the core was destroyed since it
+// started waiting (by a plain thread racing with the teardown) before it
+// unlinks itself.
+//
 // Alternatives rejected:
 //   - a Chan<Unit> closed on completion (get() = receive): one more
 //     allocation per job and the wait reason "chan receive" where a dump
@@ -64,6 +71,7 @@ namespace detail {
 struct FutureWaiter {
   Goroutine* g;
   FutureCore* core;
+  std::uint64_t since = 0;  // wait_epoch() when it started waiting (essay: Orphans)
   FutureWaiter* next = nullptr;
   FutureWaiter* prev = nullptr;
   bool linked = false;     // in core->waiters_ (under core->lock_)
@@ -130,15 +138,29 @@ void FutureCore::park_linked(FutureWaiter* w) {
   try {
     park(&unlock_core, &lock_, WaitReason::future_get);
   } catch (...) {
-    SpinGuard l(lock_);
-    if (w->linked) unlink_locked(w);
+    // Readied by complete() or the timer: unlinked, nothing to undo, and
+    // the core may be gone by now (essay: Orphans).
+    if (park_abandoned()) {
+      UnwindCleanup guard;
+      if (guard.alive(this, w->since)) {
+        SpinGuard l(lock_);
+        if (w->linked) unlink_locked(w);
+      }
+    }
     throw;
   }
 }
 
+// ~FutureCore (essay: Orphans). Waiters never outlive a pending core (the
+// job holds a reference until it completes, which unlinks them all); only
+// the teardown's plain-thread races need the record.
+FutureCore::~FutureCore() {
+  if (run_exiting()) primitive_destroyed(this, false);
+}
+
 void FutureCore::wait() {
   if (ready()) return;
-  FutureWaiter w{self(), this};
+  FutureWaiter w{self(), this, wait_epoch()};
   lock_.lock();
   while (state_.load(std::memory_order_relaxed) == kPending) {  // lock_ orders it
     push_locked(&w);
@@ -163,7 +185,7 @@ void FutureCore::on_timeout(void* waiter, std::int64_t) {
 bool FutureCore::wait_until(std::int64_t deadline_ns) {
   if (ready()) return true;
   if (deadline_ns <= monotonic_now_ns()) return false;
-  FutureWaiter w{self(), this};
+  FutureWaiter w{self(), this, wait_epoch()};
   RuntimeTimer timer(&on_timeout, &w);  // destroyed (stopped) before w
   try {
     timer.start(deadline_ns);

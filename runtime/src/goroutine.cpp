@@ -345,6 +345,11 @@ static bool ready_status(Goroutine* g) noexcept {
     return true;
   }
   if (g_runtime == nullptr || !g_runtime->tearing_down) fatal("goro: ready() of a goroutine that is not parked");
+  // The teardown made g runnable itself; this waker has taken g's waiter
+  // out of its primitive and finished the operation, just as if its
+  // ready() had come first (detail::park_abandoned). Teardown thread only:
+  // plain threads never get here once the run is over (ready()).
+  g->abandoned = false;
   return false;
 }
 
@@ -471,13 +476,20 @@ void park(UnlockFn unlock, void* arg, WaitReason reason) {
     thread_park(thread_record(), unlock, arg, reason);
     return;
   }
-  if (unwind_due(g)) {
-    // Teardown resumed this goroutine at a switch point that cannot throw
-    // (a preemption inside noexcept code), so it ran on and parks again:
-    // nobody would ever wake it. Do what a park that teardown woke does:
-    // release what the caller holds, then unwind from here.
-    if (unlock != nullptr) unlock(g, arg);
-    maybe_unwind(g);
+  if (g->unwind) [[unlikely]] {
+    if (unwind_due(g)) {
+      // Teardown resumed this goroutine at a switch point that cannot throw
+      // (a preemption inside noexcept code), so it ran on and parks again:
+      // nobody would ever wake it. Do what a park that teardown woke does:
+      // release what the caller holds, then unwind from here; its waiter
+      // is still linked (detail::park_abandoned).
+      g->abandoned = true;
+      if (unlock != nullptr) unlock(g, arg);
+      maybe_unwind(g);
+    }
+    // A park in the middle of unwinding (a destructor that must wait):
+    // whatever ends it is a ready().
+    g->abandoned = false;
   }
   const bool in_blocking = g->status.load(std::memory_order_relaxed) == GStatus::kSyscall;
   if (in_blocking) {
@@ -497,6 +509,22 @@ void park(UnlockFn unlock, void* arg, WaitReason reason) {
   if (in_blocking) enter_blocking(m, g);
   maybe_unwind(g);
 }
+
+namespace detail {
+
+bool park_abandoned() noexcept {
+  Machine* m = this_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  return g != nullptr && g->abandoned;
+}
+
+bool unwinding() noexcept {
+  Machine* m = this_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  return g != nullptr && g->unwind && std::uncaught_exceptions() > 0;
+}
+
+}  // namespace detail
 
 void ready(Goroutine* g) noexcept {
   if (g->is_thread) {

@@ -98,6 +98,9 @@ class alignas(64) Goroutine {
   bool is_thread = false;  // a plain thread's record: no stack, no M
   bool started = false;    // has ever been switched in (teardown: unwind vs. drop)
   bool unwind = false;     // teardown asks it to unwind (teardown thread only)
+  // abandoned: the teardown resumed it out of a park that nothing had
+  // ended (detail::park_abandoned; teardown thread only).
+  bool abandoned = false;
   std::uint8_t unwind_throws = 0;
 
   rt::SwitchReason reason = rt::SwitchReason::kPark;  // set by the goroutine before switching out

@@ -42,6 +42,9 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
+#include <algorithm>
+#include <ctime>
 
 #include "goro/detail/introspect_wire.hpp"
 #include "goro/introspect.hpp"
@@ -160,7 +163,7 @@ void write_frames(std::ostream& out, const std::vector<Frame>& stack) {
   }
 }
 
-std::string answer(const std::string& request) {
+std::string answer_request(const std::string& request) {
   std::ostringstream out;
   if (request == "info") {
     const SchedStats s = sched_stats();
@@ -231,40 +234,103 @@ std::string answer(const std::string& request) {
   return out.str();
 }
 
-void send_all(int fd, const std::string& s) {
-  std::size_t off = 0;
-  while (off < s.size()) {
-    const ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the client left or stalled past the timeout
-    off += static_cast<std::size_t>(n);
-  }
+// --- Serving many clients --------------------------------------------------
+//
+// One thread, one poll() over the listening socket and every connection,
+// all non-blocking: a client that connects and says nothing, sends half a
+// line, or does not read its answer holds only its own slot, never the
+// server. Each connection goes through two phases: reading its request
+// (at most kIntrospectMaxRequest bytes, then answered with an error) and
+// writing its answer (computed at once, when the request line is complete:
+// the answer is a snapshot, and the time to compute it is the only time
+// other clients wait). A connection that makes no progress for
+// kClientIdleMs is dropped, and at most kMaxClients are open: one more
+// evicts the idlest client still reading (a silent client must not keep a
+// real one out). Nothing is polled with a timeout while no client is open,
+// so an idle server costs no CPU.
+//
+// Alternatives rejected: a thread per client (unbounded threads at a
+// client's whim, and each one counted by the deadlock detector); the old
+// one-client-at-a-time loop with SO_RCVTIMEO (50 silent clients held
+// `goro dump` for 100 s).
+
+constexpr std::size_t kMaxClients = 128;
+constexpr std::int64_t kClientIdleMs = 10'000;
+constexpr std::size_t kReadChunk = 512;
+
+std::int64_t monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-void serve_one(int fd) {
-  // A client that connects and says nothing must not hold the server.
-  const timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+struct Client {
+  int fd = -1;
+  bool writing = false;  // the request is in; `out` is the answer
+  std::string in;        // the request so far (bounded: kIntrospectMaxRequest)
+  std::string out;
+  std::size_t sent = 0;
+  std::int64_t last_progress_ms = 0;
+};
+
+// start_answer switches c to writing `answer_text`.
+void start_answer(Client& c, std::string answer_text) {
+  c.writing = true;
+  c.in.clear();
+  c.in.shrink_to_fit();
+  c.out = std::move(answer_text);
+  c.sent = 0;
+}
+
+// accept_client sets up a new connection (the peer check answers at once).
+void accept_client(Client& c, int fd, std::int64_t now) {
+  c = Client{};
+  c.fd = fd;
+  c.last_progress_ms = now;
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || (cred.uid != ::geteuid() && cred.uid != 0)) {
-    send_all(fd, "error permission denied: the process belongs to another user\n");
-    return;
+    start_answer(c, "error permission denied: the process belongs to another user\n");
   }
-  std::string request;
-  char buf[128];
-  while (request.find('\n') == std::string::npos && request.size() < 256) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+}
+
+// on_readable reads what c sent; false: drop c (it left, or broke).
+bool on_readable(Client& c) {
+  char buf[kReadChunk];
+  for (;;) {
+    const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    request.append(buf, static_cast<std::size_t>(n));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) return false;  // closed before its request line was complete
+    // Never hold more than one request's worth: the parser needs no more
+    // to decide (complete, or too long).
+    const std::size_t room = goro::detail::kIntrospectMaxRequest + 1 - c.in.size();
+    c.in.append(buf, std::min(static_cast<std::size_t>(n), room));
+    std::string request;
+    switch (goro::detail::introspect_parse_request(c.in, &request)) {
+      case goro::detail::RequestStatus::kIncomplete:
+        continue;
+      case goro::detail::RequestStatus::kComplete:
+        start_answer(c, goro::detail::introspect_answer(request));
+        return true;
+      case goro::detail::RequestStatus::kTooLong:
+        start_answer(c, "error request too long (at most " +
+                            std::to_string(goro::detail::kIntrospectMaxRequest) + " bytes and a newline)\n");
+        return true;
+    }
   }
-  const auto nl = request.find('\n');
-  if (nl == std::string::npos) return;
-  request.resize(nl);
-  if (!request.empty() && request.back() == '\r') request.pop_back();
-  send_all(fd, answer(request));
+}
+
+// on_writable sends what the socket takes; false: done, or the client left.
+bool on_writable(Client& c) {
+  while (c.sent < c.out.size()) {
+    const ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) return false;
+    c.sent += static_cast<std::size_t>(n);
+  }
+  return false;  // all sent: closing is the end of the answer
 }
 
 void server_main(int listen_fd) {
@@ -272,23 +338,85 @@ void server_main(int listen_fd) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  std::vector<Client> clients;
+  std::vector<pollfd> pfds;
+  std::int64_t accept_paused_until = 0;  // out of descriptors: retry then
+  const auto drop = [&](std::size_t i) {
+    ::close(clients[i].fd);
+    clients[i] = std::move(clients.back());
+    clients.pop_back();
+  };
   for (;;) {
-    pollfd pfd{listen_fd, POLLIN, 0};
-    const int r = ::poll(&pfd, 1, -1);  // no timeout: no CPU while nobody asks
+    std::int64_t now = monotonic_ms();
+    pfds.clear();
+    const bool accepting = now >= accept_paused_until;
+    pfds.push_back({accepting ? listen_fd : -1, POLLIN, 0});
+    std::int64_t next_deadline = accepting ? -1 : accept_paused_until;
+    for (const Client& c : clients) {
+      pfds.push_back({c.fd, static_cast<short>(c.writing ? POLLOUT : POLLIN), 0});
+      const std::int64_t d = c.last_progress_ms + kClientIdleMs;
+      if (next_deadline < 0 || d < next_deadline) next_deadline = d;
+    }
+    // No timeout while nobody is connected: no CPU while nobody asks.
+    const int timeout = next_deadline < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next_deadline - now) + 1);
+    const int r = ::poll(pfds.data(), pfds.size(), timeout);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
-        ::usleep(100000);  // out of descriptors: try again later, do not spin
-        continue;
+    now = monotonic_ms();
+
+    // Serve the connections first (the listening socket may add to them).
+    for (std::size_t k = clients.size(); k-- > 0;) {
+      Client& c = clients[k];
+      const short ev = pfds[k + 1].revents;
+      bool keep = true;
+      if (ev & (POLLIN | POLLOUT | POLLHUP | POLLERR)) {
+        const bool was_writing = c.writing;
+        const std::size_t in_before = c.in.size(), sent_before = c.sent;
+        keep = c.writing ? on_writable(c) : on_readable(c);
+        // Answered at once: try to send it now, without another poll.
+        if (keep && !was_writing && c.writing) keep = on_writable(c);
+        if (c.in.size() != in_before || c.sent != sent_before || c.writing != was_writing) c.last_progress_ms = now;
       }
-      break;
+      if (keep && now - c.last_progress_ms >= kClientIdleMs) keep = false;
+      if (!keep) drop(k);
     }
-    serve_one(fd);
-    ::close(fd);
+
+    if (accepting && (pfds[0].revents & POLLIN)) {
+      for (;;) {
+        const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+            accept_paused_until = now + 100;  // do not spin on a full table
+          }
+          break;  // EAGAIN: all taken
+        }
+        if (clients.size() >= kMaxClients) {
+          // Evict the client that has been silent longest while still
+          // reading; if every slot is answering, refuse the newcomer.
+          std::size_t victim = clients.size();
+          for (std::size_t i = 0; i < clients.size(); ++i) {
+            if (!clients[i].writing &&
+                (victim == clients.size() || clients[i].last_progress_ms < clients[victim].last_progress_ms)) {
+              victim = i;
+            }
+          }
+          if (victim == clients.size()) {
+            static const char kBusy[] = "error busy: too many introspection clients\n";
+            (void)!::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ::close(fd);
+            continue;
+          }
+          drop(victim);
+        }
+        clients.emplace_back();
+        accept_client(clients.back(), fd, now);
+        // A client that wrote its request before we accepted it is served
+        // by the next poll() round, at once (its socket is readable).
+      }
+    }
   }
+  for (const Client& c : clients) ::close(c.fd);
   g_serving.store(false, std::memory_order_release);
   g_thread_alive.store(0, std::memory_order_release);
 }
@@ -318,11 +446,12 @@ void introspect_server_start() {
   if (path.size() >= sizeof addr.sun_path) return;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
 
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: the server accepts until EAGAIN, then polls again.
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return;
   ::unlink(path.c_str());  // a stale socket of an earlier process with our pid
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 || ::chmod(path.c_str(), 0600) != 0 ||
-      ::listen(fd, 16) != 0) {
+      ::listen(fd, 64) != 0) {
     ::close(fd);
     ::unlink(path.c_str());
     return;
@@ -349,5 +478,11 @@ namespace goro::detail {
 bool introspect_serving() noexcept { return rt::g_serving.load(std::memory_order_acquire); }
 
 std::string introspect_socket_path() { return introspect_serving() ? rt::g_path : std::string(); }
+
+}  // namespace goro::detail
+
+namespace goro::detail {
+
+std::string introspect_answer(const std::string& request) { return rt::answer_request(request); }
 
 }  // namespace goro::detail

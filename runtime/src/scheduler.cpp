@@ -673,6 +673,7 @@ DebugSettings parse_gorodebug() {
 // Teardown: unwind every goroutine still alive when main returned.
 void unwind_all(Runtime* rt, Machine* m0) {
   rt->tearing_down = true;
+  orphans_teardown_begin();
   if (m0->p == nullptr) {
     LockGuard l(rt->lock);
     Processor* p = pidleget_locked();
@@ -696,7 +697,12 @@ void unwind_all(Runtime* rt, Machine* m0) {
   record_leftovers(rt);
   rt->records.for_each([&](Goroutine* g) {
     GStatus expected = GStatus::kWaiting;
-    if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) todo.push_back(g);
+    if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) {
+      // Nothing ended its park: its waiter may still be linked somewhere
+      // (detail::park_abandoned, orphans.cpp).
+      g->abandoned = true;
+      todo.push_back(g);
+    }
   });
   // Close what the run opened through goro::net and left open (a Conn in a
   // leaked object, a global): parked readers wake with "use of closed
@@ -734,6 +740,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
     rt->stacks.leak_slabs();
     rt->records.leak();
   }
+  orphans_teardown_end();
 }
 
 }  // namespace
@@ -930,6 +937,8 @@ void inject_list(Machine* m, Goroutine** list, int n) noexcept {
 
 void begin_exit() {
   Runtime* rt = g_runtime;
+  // From here on, every primitive's destruction is recorded (orphans.cpp).
+  detail::g_run_exiting.store(true, std::memory_order_seq_cst);
   rt->exiting.store(true, std::memory_order_seq_cst);
   {
     LockGuard l(rt->lock);
@@ -1169,6 +1178,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
     throw std::logic_error("goro::run: another run() is already active in this process");
   }
 
+  orphans_run_start();
   auto* rt = new Runtime(procs, stack_size);
   netpoll_init();
   rt->netpoll_run = netpoll_run_begin();

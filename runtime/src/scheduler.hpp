@@ -156,6 +156,14 @@ bool make_runnable(Goroutine* g) noexcept;
 void begin_exit();
 std::int64_t next_timer_when() noexcept;
 
+// --- orphans.cpp ---------------------------------------------------------
+// orphans_run_start forgets the destroyed primitives recorded since the
+// last teardown; the teardown brackets its work with begin/end (end clears
+// detail::g_run_exiting, which begin_exit set, and the records).
+void orphans_run_start() noexcept;
+void orphans_teardown_begin() noexcept;
+void orphans_teardown_end() noexcept;
+
 // --- goroutine.cpp -------------------------------------------------------
 void goexit0(Machine* m, Goroutine* g);
 [[noreturn]] void fatal(const char* msg) noexcept;

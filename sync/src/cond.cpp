@@ -7,7 +7,9 @@
 //
 // State: a queue of Waiter records (each on its waiter's stack), guarded by
 // the internal lock_ (the runtime's futex Lock, held for a few
-// instructions); queued_ mirrors its length for signal()'s fast path.
+// instructions); waiting_ counts the waiters from their enqueue to their
+// last touch of the Cond (step 5), for signal()'s lock-free fast path and
+// for the destructor.
 // Per Waiter, under lock_: queued, parked (it parks, or has parked: the
 // waker must ready it), woken (picked by signal or broadcast), signalled
 // (picked by signal: one wake-up that must not be lost).
@@ -25,8 +27,8 @@
 //   3. lock_; if already woken: unlock_ and go to 5.
 //   4. set parked and park; park() releases lock_ after the switch, so a
 //      waker that takes lock_ then finds us fully parked.
-//   5. lock the Mutex and return.
-// signal(): if queued_ is 0, return (no lock). Otherwise lock_, pop the
+//   5. waiting_ -= 1 (the last touch of the Cond), lock the Mutex, return.
+// signal(): if waiting_ is 0, return (no lock). Otherwise lock_, pop the
 // head, mark it woken and signalled, ready it if parked, unlock_.
 // broadcast(): the same for every waiter in the queue.
 //
@@ -38,6 +40,16 @@
 // another goroutine holds the Mutex, that means parking in the middle of the
 // unwinding, which the runtime does not make safe yet (on_unwind.hpp); the
 // usual case, a free Mutex, takes it with try_lock() and never switches.
+//
+// Orphans (the runtime's orphans.cpp): a Cond may be destroyed while
+// goroutines wait on it. Its destructor then finds waiting_ non-zero (a
+// waiter queued, or picked and not yet gone: it still has to hand a signal
+// on), records the death, and lets the queue die with it. Each waiter
+// stamps wait_epoch() before it waits; its cleanup asks whether the Cond
+// died since, and if so leaves it alone. It still re-locks the Mutex,
+// through the pointer it read before waiting: wait()'s contract is to
+// return, or unwind, holding it, and the caller's lock guard will unlock
+// it; a Mutex that died with the Cond is the caller's use-after-free.
 //
 // Alternatives rejected:
 //   - Go's notifyList (a ticket taken before unlocking, waiters matched to
@@ -57,6 +69,7 @@ namespace goro {
 
 struct Cond::Waiter {
   Goroutine* g;
+  std::uint64_t since = 0;  // wait_epoch() when it started waiting (essay: Orphans)
   Waiter* next = nullptr;
   Waiter* prev = nullptr;
   bool queued = false;
@@ -88,13 +101,11 @@ void Cond::unlink_locked(Waiter* w) noexcept {
   (w->next != nullptr ? w->next->prev : tail_) = w->prev;
   w->next = w->prev = nullptr;
   w->queued = false;
-  // Relaxed: written under lock_; the lock-free reader (signal()'s fast
-  // path) only risks taking the lock for nothing.
-  queued_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Cond::wait() {
-  Waiter w{self()};
+  Mutex* const mu = &mu_;  // read now: the Cond is not touched after step 5
+  Waiter w{self(), detail::wait_epoch()};
   {
     detail::LockGuard l(lock_);
     w.prev = tail_;
@@ -102,12 +113,15 @@ void Cond::wait() {
     tail_ = &w;
     w.queued = true;
     // Release pairs with the acquire load in signal()/broadcast().
-    queued_.fetch_add(1, std::memory_order_release);
+    waiting_.fetch_add(1, std::memory_order_release);
   }
   {
-    // mu_.unlock() threw (the caller did not hold the Mutex): nothing waits.
-    detail::OnUnwind leave([this, &w] { leave_queue(w); });
-    mu_.unlock();
+    // mu->unlock() threw (the caller did not hold the Mutex): nothing waits.
+    detail::OnUnwind leave([this, &w] {
+      leave_queue(w);
+      waiting_.fetch_sub(1, std::memory_order_release);
+    });
+    mu->unlock();
     leave.dismiss();
   }
   lock_.lock();
@@ -115,16 +129,19 @@ void Cond::wait() {
     lock_.unlock();
   } else {
     w.parked = true;
-    detail::OnUnwind cleanup([this, &w] { abandon_wait(w); });
+    detail::OnUnwind cleanup([this, &w, mu] { abandon_wait(w, mu); });
     park(&unlock_cond_lock, &lock_, WaitReason::sync_cond_wait);
     cleanup.dismiss();
   }
-  mu_.lock();
+  // Step 5, the last touch of the Cond. Release pairs with the destructor's
+  // acquire load: whoever sees us gone sees us done with the Cond.
+  waiting_.fetch_sub(1, std::memory_order_release);
+  mu->lock();
 }
 
 void Cond::signal() noexcept {
   // Acquire pairs with the release increment in wait().
-  if (queued_.load(std::memory_order_acquire) == 0) return;
+  if (waiting_.load(std::memory_order_acquire) == 0) return;
   detail::LockGuard l(lock_);
   if (Waiter* w = pop_front_locked()) {
     w->signalled = true;
@@ -136,7 +153,7 @@ void Cond::signal() noexcept {
 
 void Cond::broadcast() noexcept {
   // Acquire pairs with the release increment in wait().
-  if (queued_.load(std::memory_order_acquire) == 0) return;
+  if (waiting_.load(std::memory_order_acquire) == 0) return;
   detail::LockGuard l(lock_);
   while (Waiter* w = pop_front_locked()) {
     // Once readied, w may return and its record vanish: read nothing after.
@@ -159,9 +176,21 @@ void Cond::leave_queue(Waiter& w) noexcept {
 }
 
 // abandon_wait: the waiter was unwound out of park() (essay: Unwinding).
-void Cond::abandon_wait(Waiter& w) noexcept {
-  leave_queue(w);
-  if (!mu_.try_lock()) mu_.lock();
+void Cond::abandon_wait(Waiter& w, Mutex* mu) noexcept {
+  {
+    detail::UnwindCleanup guard;
+    if (guard.alive(this, w.since)) {  // else destroyed (essay: Orphans)
+      leave_queue(w);
+      waiting_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+  if (!mu->try_lock()) mu->lock();
+}
+
+// destroyed: ~Cond's slow path (essay: Orphans). The waiters are in the
+// Cond's own queue, which dies with it: nothing else can find them.
+void Cond::destroyed() noexcept {
+  detail::primitive_destroyed(this, waiting_.load(std::memory_order_acquire) != 0);
 }
 
 }  // namespace goro

@@ -65,6 +65,15 @@
 // mode it owns kWoken, so it clears it and passes the wake-up on (unlock's
 // step 3).
 //
+// Orphans (the runtime's orphans.cpp): a Mutex may be destroyed while
+// goroutines wait for it, typically a member of an object whose goroutines
+// captured `this`. Its destructor then sees waiters or a wake-up in flight
+// in state_ (kWoken, kStarving, the count: "busy"), records the death and
+// takes the waiters out of the semaphore table; they stay parked until the
+// teardown unwinds them. An unwinding waiter stamps wait_epoch() before it
+// waits, and its cleanup (semacquire's, then abandon_wait) asks whether the
+// Mutex died since: if so it touches nothing.
+//
 // Alternatives rejected:
 //   - strict FIFO handoff always (a ticket or MCS lock): every unlock waits
 //     for a context switch into the next owner; Go measured normal mode to
@@ -133,6 +142,7 @@ void Mutex::lock_slow(WaitReason reason) {
   bool starving = false;        // it has waited longer than the threshold
   bool awoke = false;           // it owns kWoken (woken, or spinning)
   int spins = 0;
+  const std::uint64_t since = detail::wait_epoch();  // for an unwinding cleanup (essay)
   std::uint32_t old = state_.load(std::memory_order_relaxed);
   for (;;) {
     // Step 2: spin. Never in starvation mode: the lock goes to the waiters.
@@ -165,9 +175,9 @@ void Mutex::lock_slow(WaitReason reason) {
     const bool lifo = wait_start != 0;
     if (!lifo) wait_start = now_ns();
     {
-      bool granted = false;
-      detail::OnUnwind cleanup([this, &granted] { abandon_wait(granted); });
-      detail::semacquire(&sema_, lifo, reason, &granted);
+      detail::SemaUnwind unwind{this, since};
+      detail::OnUnwind cleanup([this, &unwind] { abandon_wait(unwind); });
+      detail::semacquire(&sema_, lifo, reason, unwind);
       cleanup.dismiss();
     }
     starving = starving || now_ns() - wait_start > kStarvationThresholdNs;
@@ -229,7 +239,11 @@ void Mutex::wake_one(std::uint32_t old) {
 // abandon_wait: a waiter is unwound out of semacquire (essay: Unwinding).
 // Runs while the exception is in flight, so it must not yield or park
 // (on_unwind.hpp): it unlocks with release(), without the preemption point.
-void Mutex::abandon_wait(bool granted) noexcept {
+void Mutex::abandon_wait(const detail::SemaUnwind& unwind) noexcept {
+  if (unwind.gone) return;
+  detail::UnwindCleanup guard;
+  if (!guard.alive(this, unwind.since)) return;  // destroyed since semacquire looked
+  bool granted = unwind.granted;
   while (!granted) {
     std::uint32_t old = state_.load(std::memory_order_relaxed);  // feeds the CAS below
     const std::uint32_t waiters = old >> kWaiterShift;
@@ -258,6 +272,18 @@ void Mutex::abandon_wait(bool granted) noexcept {
   while (!state_.compare_exchange_weak(old, old & ~kWoken, std::memory_order_relaxed)) {
   }
   wake_one(old & ~kWoken);
+}
+
+}  // namespace goro
+
+namespace goro {
+
+// destroyed: ~Mutex's slow path, for a Mutex destroyed with waiters or a
+// wake-up in flight, or while run() is ending (essay: Orphans).
+void Mutex::destroyed() noexcept {
+  const bool busy = (state_.load(std::memory_order_acquire) & ~kLocked) != 0;
+  detail::primitive_destroyed(this, busy);
+  if (busy) detail::sema_orphan(&sema_);
 }
 
 }  // namespace goro

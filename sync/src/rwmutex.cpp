@@ -113,6 +113,14 @@
 // The cleanups never park and never yield (on_unwind.hpp): they unlock
 // without unlock()'s preemption point.
 //
+// Orphans (the runtime's orphans.cpp): a RWMutex may be destroyed while
+// goroutines wait for it. Its destructor then finds it busy (a count, kHeld
+// or kWaiting in state_, readers a writer waits for, units in flight on a
+// semaphore), records the death and takes the waiters of its three
+// semaphores out of the table (w_, a Mutex, does the same for the writers
+// queued on it). Each waiter stamps wait_epoch() before it waits; its
+// cleanup asks whether the RWMutex died since, and if so touches nothing.
+//
 // Alternatives rejected:
 //   - reader preference (readers enter whenever no writer is active): a
 //     writer can starve; Go chose writer preference, so do we.
@@ -144,6 +152,7 @@ constexpr std::int32_t kAbandoned = std::int32_t{1} << 30;
 }  // namespace
 
 void RWMutex::lock_slow() {
+  const std::uint64_t since = detail::wait_epoch();  // for an unwinding cleanup (essay)
   // The writers' Mutex; parked writers report "sync.RWMutex.Lock".
   w_.lock_as(WaitReason::sync_rwmutex_lock);
   // Take kHeld, unannounced. Unconditional read-modify-writes (no CAS that
@@ -155,9 +164,9 @@ void RWMutex::lock_slow() {
     // CAS loop; fetch_or tested on another bit would compile to one).
     if ((state_.fetch_add(kWaiting, std::memory_order_acquire) & kHeld) != 0) {
       // The owner had not given it up: its unlock hands it to us.
-      bool granted = false;
-      detail::OnUnwind cleanup([this, &granted] { abandon_handoff(granted); });
-      detail::semacquire(&handoff_sem_, false, WaitReason::sync_rwmutex_lock, &granted);
+      detail::SemaUnwind unwind{this, since};
+      detail::OnUnwind cleanup([this, &unwind] { abandon_handoff(unwind); });
+      detail::semacquire(&handoff_sem_, false, WaitReason::sync_rwmutex_lock, unwind);
       cleanup.dismiss();
     } else {
       // It gave it up in between, before it could see kWaiting: since our
@@ -174,9 +183,9 @@ void RWMutex::lock_slow() {
   // decrements (unlock_shared_slow).
   const auto inside = static_cast<std::int32_t>(count_of(now) + kMaxReaders);
   if (inside != 0 && reader_wait_.fetch_add(inside, std::memory_order_acq_rel) + inside != 0) {
-    bool granted = false;
-    detail::OnUnwind cleanup([this, &granted] { abandon_writer(granted); });
-    detail::semacquire(&writer_sem_, false, WaitReason::sync_rwmutex_lock, &granted);
+    detail::SemaUnwind unwind{this, since};
+    detail::OnUnwind cleanup([this, &unwind] { abandon_writer(unwind); });
+    detail::semacquire(&writer_sem_, false, WaitReason::sync_rwmutex_lock, unwind);
     cleanup.dismiss();
   }
 }
@@ -232,10 +241,10 @@ bool RWMutex::try_lock_shared_impl() noexcept {
 }
 
 void RWMutex::lock_shared_slow() {
-  bool granted = false;
-  detail::OnUnwind cleanup([this, &granted] { abandon_reader(granted); });
+  detail::SemaUnwind unwind{this, detail::wait_epoch()};
+  detail::OnUnwind cleanup([this, &unwind] { abandon_reader(unwind); });
   // The writer's unlock releases us (invariant R).
-  detail::semacquire(&reader_sem_, false, WaitReason::sync_rwmutex_rlock, &granted);
+  detail::semacquire(&reader_sem_, false, WaitReason::sync_rwmutex_rlock, unwind);
   cleanup.dismiss();
 }
 
@@ -260,7 +269,11 @@ void RWMutex::unlock_shared_slow(std::int32_t count) {
 
 // abandon_handoff: a writer was unwound out of handoff_sem_ (essay). It
 // holds w_ and set kWaiting.
-void RWMutex::abandon_handoff(bool granted) noexcept {
+void RWMutex::abandon_handoff(const detail::SemaUnwind& unwind) noexcept {
+  if (unwind.gone) return;
+  detail::UnwindCleanup guard;
+  if (!guard.alive(this, unwind.since)) return;  // destroyed (essay: Orphans)
+  bool granted = unwind.granted;
   if (!granted) {
     std::uint64_t v = state_.load(std::memory_order_relaxed);  // feeds the CAS below
     for (;;) {
@@ -285,8 +298,11 @@ void RWMutex::abandon_handoff(bool granted) noexcept {
 
 // abandon_writer: the writer was unwound out of writer_sem_ (essay). It
 // owns kHeld and has announced itself.
-void RWMutex::abandon_writer(bool granted) noexcept {
-  if (!granted) {
+void RWMutex::abandon_writer(const detail::SemaUnwind& unwind) noexcept {
+  if (unwind.gone) return;
+  detail::UnwindCleanup guard;
+  if (!guard.alive(this, unwind.since)) return;  // destroyed (essay: Orphans)
+  if (!unwind.granted) {
     // acq_rel pairs with the departing readers' decrements: exactly one of
     // us sees the other's change (essay).
     const std::int32_t now = reader_wait_.fetch_add(kAbandoned, std::memory_order_acq_rel) + kAbandoned;
@@ -299,7 +315,11 @@ void RWMutex::abandon_writer(bool granted) noexcept {
 
 // abandon_reader: a reader was unwound out of reader_sem_ (essay). Its +1 is
 // in state_.
-void RWMutex::abandon_reader(bool granted) noexcept {
+void RWMutex::abandon_reader(const detail::SemaUnwind& unwind) noexcept {
+  if (unwind.gone) return;
+  detail::UnwindCleanup guard;
+  if (!guard.alive(this, unwind.since)) return;  // destroyed (essay: Orphans)
+  bool granted = unwind.granted;
   while (!granted) {
     // Acquire pairs with the announcing writer's acq_rel, which comes after
     // the earlier writers' releases (H).
@@ -315,6 +335,21 @@ void RWMutex::abandon_reader(bool granted) noexcept {
     std::this_thread::yield();
   }
   unlock_shared_impl();  // without unlock_shared()'s preemption point
+}
+
+}  // namespace goro
+
+namespace goro {
+
+// destroyed: ~RWMutex's slow path (essay: Orphans).
+void RWMutex::destroyed() noexcept {
+  const bool b = busy();
+  detail::primitive_destroyed(this, b);
+  if (b) {
+    detail::sema_orphan(&writer_sem_);
+    detail::sema_orphan(&reader_sem_);
+    detail::sema_orphan(&handoff_sem_);
+  }
 }
 
 }  // namespace goro

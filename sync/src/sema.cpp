@@ -27,10 +27,19 @@
 // unlinks itself and nwait drops, as if it had never come. Dequeued: a
 // releaser chose it, and the unit is either its ticket or in the count
 // (unless a newcomer took it first, when the waiter would have re-queued):
-// the waiter takes it and reports it to the caller (granted_on_unwind), who
-// knows what the unit means (a Mutex's ownership, a reader's admission) and
-// passes it on. So no unit is ever lost or duplicated by an unwinding
+// the waiter takes it and reports it to the caller (SemaUnwind::granted),
+// who knows what the unit means (a Mutex's ownership, a reader's admission)
+// and passes it on. So no unit is ever lost or duplicated by an unwinding
 // waiter, and the primitive above can restore its own counters.
+//
+// Orphans. A primitive may be destroyed while goroutines wait on it (they
+// captured `this`, and main destroyed the object): its destructor calls
+// sema_orphan, which takes its waiters out of the table, since a primitive
+// built later at the same address must not wake them, and records the
+// death (the runtime's orphans.cpp). An unwinding waiter first asks, under
+// the runtime's UnwindCleanup gate, whether its primitive is still alive
+// (the owner and the wait_epoch() stamp in SemaUnwind); if not, it touches
+// neither the table entry nor the count, and reports `gone`.
 #include "goro/detail/sema.hpp"
 
 #include <cstddef>
@@ -123,7 +132,7 @@ bool unlock_bucket(Goroutine*, void* b) {
 
 }  // namespace
 
-void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, bool* granted_on_unwind) {
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, SemaUnwind& unwind) {
   if (can_acquire(addr)) return;
   Bucket& b = bucket_for(addr);
   SemaWaiter w{addr, self()};
@@ -143,21 +152,20 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, 
       park(&unlock_bucket, &b, reason);
     } catch (...) {
       // Unwound at the end of run(): leave the queue as we found it, and
-      // keep (and report) a unit a releaser already meant for us.
-      bool granted = false;
-      {
-        LockGuard l(b.lock);
-        if (w.queued) {
-          b.remove(&w);
-          b.nwait.fetch_sub(1, std::memory_order_relaxed);  // under the bucket lock
-        } else {
-          granted = w.ticket || can_acquire(addr);
-        }
+      // keep (and report) a unit a releaser already meant for us; unless
+      // the primitive is gone, when its destructor took us out of the
+      // table and *addr is no longer ours to read.
+      UnwindCleanup guard;
+      if (unwind.owner != nullptr && !guard.alive(unwind.owner, unwind.since)) {
+        unwind.gone = true;
+        throw;
       }
-      if (granted_on_unwind != nullptr) {
-        *granted_on_unwind = granted;
-      } else if (granted) {
-        semrelease(addr, false);
+      LockGuard l(b.lock);
+      if (w.queued) {
+        b.remove(&w);
+        b.nwait.fetch_sub(1, std::memory_order_relaxed);  // under the bucket lock
+      } else {
+        unwind.granted = w.ticket || can_acquire(addr);
       }
       throw;
     }
@@ -196,12 +204,35 @@ void semrelease(std::atomic<std::uint32_t>* addr, bool handoff) {
   if (handoff && in_goroutine() && std::uncaught_exceptions() == 0) goro::yield();
 }
 
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason) {
+  SemaUnwind unwind;  // no owner: the caller keeps its semaphore alive
+  try {
+    semacquire(addr, lifo, reason, unwind);
+  } catch (...) {
+    if (unwind.granted) semrelease(addr, false);  // pass the unit on
+    throw;
+  }
+}
+
 bool semtryacquire(std::atomic<std::uint32_t>* addr) noexcept { return can_acquire(addr); }
 
 void semacquire_spin(std::atomic<std::uint32_t>* addr) noexcept {
   // The releaser is between its state change and its count increment: a
   // few instructions, unless its thread was descheduled.
   while (!can_acquire(addr)) std::this_thread::yield();
+}
+
+void sema_orphan(const std::atomic<std::uint32_t>* addr) noexcept {
+  Bucket& b = bucket_for(addr);
+  LockGuard l(b.lock);
+  for (SemaWaiter* w = b.head; w != nullptr;) {
+    SemaWaiter* next = w->next;
+    if (w->addr == addr) {
+      b.remove(w);
+      b.nwait.fetch_sub(1, std::memory_order_relaxed);  // under the bucket lock
+    }
+    w = next;
+  }
 }
 
 int sema_waiters(const std::atomic<std::uint32_t>* addr) {

@@ -34,6 +34,13 @@
 // serves the queue (the waiters behind it may fit now: x/sync's cancel
 // path); a waiter already granted gives its n back and serves the queue.
 //
+// Orphans (the runtime's orphans.cpp): a Semaphore may be destroyed while
+// goroutines wait on it. Its destructor then finds it busy (units held,
+// among them those of a granted waiter not yet run, or waiters queued) and
+// records the death; the queue dies with it. Each waiter stamps
+// wait_epoch() before it waits; its cleanup asks whether the Semaphore died
+// since, and if so leaves it alone.
+//
 // Alternatives rejected:
 //   - a lock-free counter with a parked-waiter list (as the Mutex does):
 //     weighted FIFO needs to compare the head's n with what is free and
@@ -51,9 +58,21 @@
 
 namespace goro {
 
+// ~Semaphore (essay: Orphans): busy while units are held (a granted waiter
+// not yet run holds its n) or waiters are queued.
+Semaphore::~Semaphore() {
+  bool busy;
+  {
+    detail::LockGuard l(lock_);
+    busy = cur_ != 0 || head_ != nullptr;
+  }
+  if (busy || detail::run_exiting()) detail::primitive_destroyed(this, busy);
+}
+
 struct Semaphore::Waiter {
   std::int64_t n;
   Goroutine* g;
+  std::uint64_t since = 0;  // wait_epoch() when it started waiting (essay: Orphans)
   Waiter* next = nullptr;
   Waiter* prev = nullptr;
   bool queued = false;
@@ -107,7 +126,7 @@ void Semaphore::acquire(std::int64_t n) {
     lock_.unlock();
     for (;;) park(&park_for_good, nullptr, WaitReason::semacquire);
   }
-  Waiter w{n, self()};
+  Waiter w{n, self(), detail::wait_epoch()};
   push_back_locked(&w);
   detail::OnUnwind cleanup([this, &w] { abandon_wait(w); });
   // Granted when it returns (invariant G); the lock_ hand-over orders it.
@@ -131,6 +150,8 @@ void Semaphore::release(std::int64_t n) {
 
 // abandon_wait: the waiter was unwound out of park() (essay: Unwinding).
 void Semaphore::abandon_wait(Waiter& w) noexcept {
+  detail::UnwindCleanup guard;
+  if (!guard.alive(this, w.since)) return;  // destroyed (essay: Orphans)
   detail::LockGuard l(lock_);
   if (w.queued) {
     const bool was_head = head_ == &w;

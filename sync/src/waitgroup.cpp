@@ -34,6 +34,13 @@
 // step 5); once the counter has reached zero, a unit is on its way to it
 // (U), and it takes that unit.
 //
+// Orphans (the runtime's orphans.cpp): a WaitGroup may be destroyed while
+// goroutines wait on it (main gave up on the workers and returned). Its
+// destructor then finds it busy (a counter or waiters in state_, units in
+// flight in sema_), records the death and takes the waiters out of the
+// semaphore table. Each waiter stamps wait_epoch() before it waits; its
+// cleanup asks whether the WaitGroup died since, and if so touches nothing.
+//
 // Alternatives rejected: a mutex and a condition variable (Go 1.0's
 // WaitGroup; every done() took the lock); a per-group waiter list (the word
 // plus the semaphore table costs 12 bytes and no allocation).
@@ -73,18 +80,18 @@ void WaitGroup::add(std::int64_t delta) {
 void WaitGroup::wait() {
   // Acquire pairs with the acq_rel add that brought the counter to zero.
   std::uint64_t state = state_.load(std::memory_order_acquire);
+  if ((state >> 32) == 0) return;
+  const std::uint64_t since = detail::wait_epoch();  // for an unwinding cleanup (essay)
   for (;;) {
     if ((state >> 32) == 0) return;
     // Acquire pairs with add()'s acq_rel add (the failure load too: it may
     // see the counter at zero and return).
     if (state_.compare_exchange_weak(state, state + 1, std::memory_order_acquire,
                                      std::memory_order_acquire)) {
-      bool granted = false;
       {
-        detail::OnUnwind cleanup([this, &granted] {
-          if (!granted) abandon_wait();
-        });
-        detail::semacquire(&sema_, false, WaitReason::sync_waitgroup_wait, &granted);
+        detail::SemaUnwind unwind{this, since};
+        detail::OnUnwind cleanup([this, &unwind] { abandon_wait(unwind); });
+        detail::semacquire(&sema_, false, WaitReason::sync_waitgroup_wait, unwind);
         cleanup.dismiss();
       }
       // Acquire pairs with the next round's add(), if one raced with us.
@@ -96,8 +103,12 @@ void WaitGroup::wait() {
   }
 }
 
-// abandon_wait: a waiter without a unit is unwound (essay: Unwinding).
-void WaitGroup::abandon_wait() noexcept {
+// abandon_wait: a waiter is unwound (essay: Unwinding). With its unit it
+// is done; without, it takes back its registration.
+void WaitGroup::abandon_wait(const detail::SemaUnwind& unwind) noexcept {
+  if (unwind.gone || unwind.granted) return;
+  detail::UnwindCleanup guard;
+  if (!guard.alive(this, unwind.since)) return;  // destroyed (essay: Orphans)
   std::uint64_t state = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((state >> 32) != 0 && static_cast<std::uint32_t>(state) != 0) {
@@ -108,6 +119,17 @@ void WaitGroup::abandon_wait() noexcept {
     detail::semacquire_spin(&sema_);  // the counter reached zero: our unit is coming (U)
     return;
   }
+}
+
+}  // namespace goro
+
+namespace goro {
+
+// destroyed: ~WaitGroup's slow path (essay: Orphans).
+void WaitGroup::destroyed() noexcept {
+  const bool busy = (state_.load(std::memory_order_acquire) | sema_.load(std::memory_order_acquire)) != 0;
+  detail::primitive_destroyed(this, busy);
+  if (busy) detail::sema_orphan(&sema_);
 }
 
 }  // namespace goro

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -379,6 +380,117 @@ TEST_F(CliTest, TheChildExitsNormallyAfterBeingInspected) {
   ASSERT_EQ(sh(kGoro + " dump " + pid_str(child_->pid())).status, 0);
   const int st = child_->stop();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+// --- The server serves clients concurrently --------------------------------
+
+// connect_raw opens a connection to pid's introspection socket and says
+// nothing (-1 on failure).
+int connect_raw(int pid) {
+  const std::string path = goro::detail::introspect_dir(::geteuid(), std::getenv("XDG_RUNTIME_DIR")) + "/" +
+                           pid_str(pid) + ".sock";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// still_open: the server has not closed fd (nothing to read, no hang-up).
+bool still_open(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
+// read_all reads until the server closes (or 30 s pass).
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 30'000) <= 0) return out + "<timeout>";
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// timed_dump runs `goro dump` and reports how long it took. The limit the
+// tests use is generous (a loaded, sanitized CI machine): a server that
+// serves one client at a time takes 2 s per silent client before it.
+Result timed_dump(int pid, double* seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Result r = sh(kGoro + " dump " + pid_str(pid));
+  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+constexpr double kAnswerLimitS = 10;
+
+TEST_F(CliTest, DumpAnswersWhileFiftySilentClientsHoldConnections) {
+  std::vector<int> silent;
+  for (int i = 0; i < 50; ++i) {
+    const int fd = connect_raw(child_->pid());
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    silent.push_back(fd);
+  }
+  double took = 0;
+  const Result r = timed_dump(child_->pid(), &took);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("goroutine 1 [", 0), 0u) << r.out.substr(0, 200);
+  EXPECT_LT(took, kAnswerLimitS) << "goro dump waited behind the silent clients";
+  // They were served alongside, not thrown out to make room.
+  int open = 0;
+  for (const int fd : silent) open += still_open(fd) ? 1 : 0;
+  EXPECT_EQ(open, 50);
+  for (const int fd : silent) ::close(fd);
+}
+
+TEST_F(CliTest, AClientSendingGarbageWithoutANewlineHoldsNobody) {
+  const int garbage = connect_raw(child_->pid());
+  ASSERT_GE(garbage, 0);
+  ASSERT_EQ(::send(garbage, "dum", 3, MSG_NOSIGNAL), 3);
+  double took = 0;
+  const Result r = timed_dump(child_->pid(), &took);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_LT(took, kAnswerLimitS);
+  // The half-sent request is still pending; finishing it gets an answer.
+  EXPECT_TRUE(still_open(garbage));
+  ASSERT_EQ(::send(garbage, "p\n", 2, MSG_NOSIGNAL), 2);
+  EXPECT_EQ(read_all(garbage).rfind("goroutine 1 [", 0), 0u);
+  ::close(garbage);
+}
+
+TEST_F(CliTest, ARequestLineTooLongIsAnErrorNotAWait) {
+  const int fd = connect_raw(child_->pid());
+  ASSERT_GE(fd, 0);
+  const std::string junk(goro::detail::kIntrospectMaxRequest + 1, 'x');  // no newline
+  ASSERT_EQ(::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL), static_cast<ssize_t>(junk.size()));
+  EXPECT_EQ(read_all(fd).rfind("error request too long", 0), 0u);
+  ::close(fd);
+  const int fd2 = connect_raw(child_->pid());
+  ASSERT_GE(fd2, 0);
+  ASSERT_EQ(::send(fd2, "nonsense\n", 9, MSG_NOSIGNAL), 9);
+  EXPECT_EQ(read_all(fd2), "error unknown request 'nonsense'\n");
+  ::close(fd2);
+}
+
+TEST_F(CliTest, MoreSilentClientsThanTheCapStillLetADumpThrough) {
+  std::vector<int> silent;
+  for (int i = 0; i < 200; ++i) {  // the server keeps at most 128
+    const int fd = connect_raw(child_->pid());
+    if (fd < 0) break;  // the backlog is full: the server is evicting
+    silent.push_back(fd);
+  }
+  EXPECT_GT(silent.size(), 128u);
+  double took = 0;
+  const Result r = timed_dump(child_->pid(), &took);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_LT(took, kAnswerLimitS);
+  for (const int fd : silent) ::close(fd);
 }
 
 TEST(CliErrors, ADeadPidIsAClearError) {

@@ -35,12 +35,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "reply.hpp"
 #include "goro/detail/introspect_wire.hpp"
 
 namespace goro_cli {
 namespace {
-
-using Fields = std::map<std::string, std::string>;
 
 // Failure carries a message for the user; commands print it and exit 1.
 struct Failure {
@@ -157,36 +156,6 @@ std::string ask(const std::string& path, const std::string& request, int pid, in
     throw Failure{"process " + std::to_string(pid) + ": " + msg};
   }
   return out;
-}
-
-Fields parse_fields(const std::string& text) {
-  Fields f;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto sp = line.find(' ');
-    if (sp == std::string::npos) {
-      f[line] = "";
-    } else {
-      f[line.substr(0, sp)] = line.substr(sp + 1);
-    }
-  }
-  return f;
-}
-
-long long num(const Fields& f, const std::string& key) {
-  const auto it = f.find(key);
-  return it == f.end() ? 0 : std::strtoll(it->second.c_str(), nullptr, 10);
-}
-
-std::vector<long long> nums(const Fields& f, const std::string& key) {
-  std::vector<long long> v;
-  const auto it = f.find(key);
-  if (it == f.end()) return v;
-  std::istringstream in(it->second);
-  long long x;
-  while (in >> x) v.push_back(x);
-  return v;
 }
 
 std::string json_string(const std::string& s) {
@@ -437,112 +406,9 @@ int stat_main(const std::vector<std::string>& args) {
   return 0;
 }
 
-struct GoroutineRow {
-  std::string id, state, wait_reason, waiting_for_ns, created_at, created_by, parent_id, name;
-};
-
-std::vector<GoroutineRow> parse_goroutines(const std::string& text) {
-  std::vector<GoroutineRow> rows;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cols;
-    std::size_t start = 0;
-    for (;;) {
-      const auto tab = line.find('\t', start);
-      cols.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    cols.resize(8);
-    rows.push_back({cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]});
-  }
-  return rows;
-}
-
 // kDumpTimeout: a dump walks every goroutine's stack first (a million
 // goroutines take some seconds).
 constexpr int kDumpTimeout = 120;
-
-// split_tabs splits one answer line at its tabs.
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> cols;
-  std::size_t start = 0;
-  for (;;) {
-    const auto tab = line.find('\t', start);
-    cols.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) return cols;
-    start = tab + 1;
-  }
-}
-
-// frame_json reads a frame line ("\t<pc hex>\t<line>\t<file>\t<function>").
-nlohmann::ordered_json frame_json(const std::string& line) {
-  std::vector<std::string> c = split_tabs(line.substr(1));
-  c.resize(4);
-  return {{"function", c[3]},
-          {"file", c[2]},
-          {"line", std::strtol(c[1].c_str(), nullptr, 10)},
-          {"pc", std::strtoull(c[0].c_str(), nullptr, 16)}};
-}
-
-// stacks_json renders the "stacks" answer: goroutines as GoroutineInfo
-// names its fields, each with its frames as objects.
-nlohmann::ordered_json stacks_json(const std::string& text) {
-  nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line[0] == '\t') {
-      if (!list.empty()) list.back()["stack"].push_back(frame_json(line));
-      continue;
-    }
-    std::vector<std::string> c = split_tabs(line);
-    c.resize(11);
-    list.push_back({{"id", std::strtoull(c[0].c_str(), nullptr, 10)},
-                    {"state", c[1]},
-                    {"wait_reason", c[2]},
-                    {"waiting_for_ns", std::strtoll(c[3].c_str(), nullptr, 10)},
-                    {"created_at", c[4]},
-                    {"created_by", c[5]},
-                    {"parent_id", std::strtoull(c[6].c_str(), nullptr, 10)},
-                    {"name", c[7]},
-                    {"submitted_at", c[8]},
-                    {"submitted_by", c[9]},
-                    {"stack_elided", c[10] == "1"},
-                    {"stack", nlohmann::ordered_json::array()}});
-  }
-  return list;
-}
-
-// groups_json renders the "stack groups" answer.
-nlohmann::ordered_json groups_json(const std::string& text, long long* total) {
-  nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  std::istringstream in(text);
-  std::string line;
-  *total = 0;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line[0] == '\t') {
-      if (!list.empty()) list.back()["stack"].push_back(frame_json(line));
-      continue;
-    }
-    std::vector<std::string> c = split_tabs(line);
-    if (c.empty() || c[0] != "G") continue;
-    c.resize(6);
-    nlohmann::ordered_json ids = nlohmann::ordered_json::array();
-    std::istringstream id_list(c[5]);
-    for (unsigned long long id; id_list >> id;) ids.push_back(id);
-    const long long count = std::strtoll(c[1].c_str(), nullptr, 10);
-    *total += count;
-    list.push_back({{"count", count},
-                    {"wait_reason_or_state", c[2]},
-                    {"created_at", c[3]},
-                    {"stack_elided", c[4] == "1"},
-                    {"ids", ids},
-                    {"stack", nlohmann::ordered_json::array()}});
-  }
-  return list;
-}
 
 int dump_main(const std::vector<std::string>& args) {
   const Options o = parse_options("dump", args, "jg");
@@ -559,7 +425,7 @@ int dump_main(const std::vector<std::string>& args) {
   } else {
     out["goroutines"] = stacks_json(ask(path, "stacks", o.pid, kDumpTimeout));
   }
-  std::fputs((out.dump() + "\n").c_str(), stdout);
+  std::fputs((json_text(out) + "\n").c_str(), stdout);
   return 0;
 }
 

@@ -77,6 +77,7 @@ struct ChanWaiter {
   ChanWaiter* prev = nullptr;
   bool queued = false;            // linked into a wait queue (under the channel's lock)
   bool success = false;           // completed by a peer; false when woken by close
+  bool frees_chan = false;        // a select's: dropped the last pin of a dead channel
   SelectState* sel = nullptr;     // non-null for a select's waiter
   std::uint32_t case_index = 0;   // the select case it stands for
   ChanBase* chan = nullptr;
@@ -123,6 +124,11 @@ class ChanBase {
   // Last: read only when a handle goes, and the hot fields above keep the
   // cache-line layout they had before it came.
   const ChanHooks* const hooks_;
+  // Under lock: waiters of blocked selects, which need the channel until
+  // they have unlinked themselves even when it has no handle left; `dead`:
+  // the last handle went while some were there (select.cpp, chan.cpp).
+  std::uint32_t select_pins = 0;
+  bool dead = false;
 
   void* slot(std::size_t i) const noexcept { return static_cast<char*>(buf_) + i * ops_->size; }
 };
@@ -132,13 +138,17 @@ ChanBase* chan_make(std::size_t capacity, const ElemOps* ops);
 // (aligned to at most kChanExtraAlign) for an object of the caller's, at
 // *extra; its releases go to hooks->release. chan_extra finds that room
 // again; chan_free destroys the channel and frees the block (the caller
-// has destroyed its object first); chan_of_extra is chan_extra's inverse.
+// has destroyed its object first; a select parked on it keeps the block
+// until it lets go); chan_of_extra is chan_extra's inverse.
 inline constexpr std::size_t kChanExtraAlign = 16;
 ChanBase* chan_make_with(std::size_t capacity, const ElemOps* ops, std::size_t extra_size, const ChanHooks* hooks,
                          void** extra);
 void* chan_extra(ChanBase* c) noexcept;
 ChanBase* chan_of_extra(void* extra, std::size_t capacity, const ElemOps* ops) noexcept;
 void chan_free(ChanBase* c) noexcept;
+// chan_dealloc frees a channel chan_free left allocated for the selects
+// still parked on it (chan.cpp, Orphans), once the last one lets go.
+void chan_dealloc(ChanBase* c) noexcept;
 void chan_retain(ChanBase* c) noexcept;
 void chan_release(ChanBase* c) noexcept;
 // chan_send blocks until the value at src is taken (or buffered). Panics on a

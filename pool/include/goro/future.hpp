@@ -128,7 +128,7 @@ class FutureCore {
   virtual void discard_job() noexcept = 0;
 
  protected:
-  virtual ~FutureCore() = default;
+  virtual ~FutureCore();
 
   // set_value_ready publishes a value the derived class has stored.
   void set_value_ready() noexcept { complete(kValue); }

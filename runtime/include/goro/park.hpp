@@ -102,6 +102,73 @@ void preempt_slow() noexcept;
 inline void preempt_point() noexcept {
   if (t_preempt.load(std::memory_order_relaxed)) [[unlikely]] preempt_slow();
 }
+
+// --- After main returns: what a primitive's unwinding cleanup may touch ----
+//
+// When main returns, run() resumes every goroutine still parked and throws
+// out of its park() (design.md, "Lifecycle of a run"); each primitive's
+// cleanup then takes its waiter out of the primitive so that a primitive
+// that outlives the run stays consistent. But the primitive may be dead by
+// then: a goroutine that captured `this` or [&] and parked on a member of
+// an object main has destroyed is the most common leak there is. The rules
+// (orphans.cpp has the whole story):
+//   - A waiter stamps wait_epoch() when it starts waiting.
+//   - A primitive's destructor calls primitive_destroyed() when a
+//     goroutine may still touch it in such a cleanup: when goroutines wait
+//     on it or wake-ups to them are in flight ("busy"), and, whatever its
+//     state, while run_exiting(). It also unlinks its waiters from any
+//     table that outlives it (the semaphore table): they can never be
+//     woken (they are "orphans"), and a new primitive at the same address
+//     must not find them.
+//   - A cleanup holds an UnwindCleanup and touches its primitive only if
+//     alive(primitive, stamp) says it was not destroyed since the stamp.
+//   - A cleanup whose waiter was already taken by a waker (park_abandoned()
+//     is false) has nothing to undo in a channel or a Future, and leaves
+//     them alone: they may be gone without a trace.
+// A primitive destroyed while goroutines wait on it is therefore allowed:
+// they stay parked (dumps and leak checks show them) until the teardown
+// unwinds them, which leaves the dead primitive alone.
+
+// g_run_exiting is set from the moment a run's main returns until its
+// teardown has unwound every goroutine it left.
+extern std::atomic<bool> g_run_exiting;
+inline bool run_exiting() noexcept { return g_run_exiting.load(std::memory_order_acquire); }
+
+// g_destroyed_epoch counts the primitive_destroyed() records ever made.
+extern std::atomic<std::uint64_t> g_destroyed_epoch;
+inline std::uint64_t wait_epoch() noexcept { return g_destroyed_epoch.load(std::memory_order_acquire); }
+
+// primitive_destroyed records that the primitive at p is gone (see above);
+// busy: goroutines wait on it or wake-ups to them are in flight. Any thread.
+void primitive_destroyed(const void* p, bool busy) noexcept;
+
+// UnwindCleanup is held by a primitive's unwinding cleanup while it touches
+// the primitive: the destruction of any primitive while run_exiting() waits
+// for it to finish. Never held across a park (it is a lock). Nests.
+class UnwindCleanup {
+ public:
+  UnwindCleanup() noexcept;
+  ~UnwindCleanup();
+  UnwindCleanup(const UnwindCleanup&) = delete;
+  UnwindCleanup& operator=(const UnwindCleanup&) = delete;
+
+  // alive: the primitive at p, waited on since wait_epoch() was `since`,
+  // has not been destroyed since.
+  bool alive(const void* p, std::uint64_t since) const noexcept;
+};
+
+// park_abandoned, in a handler around park() that run()'s teardown threw
+// out of, tells whether the park was abandoned with nothing having woken
+// it (the caller's waiter may still be linked into the primitive, or being
+// taken out of it by a plain thread right now), or whether a ready() had
+// ended it first (the waker has finished with the waiter).
+bool park_abandoned() noexcept;
+
+// unwinding reports whether the caller is a goroutine that run()'s teardown
+// is unwinding right now (an exception in flight): a destructor of goro's
+// own that finishes an operation on a primitive (Once's, on the way out of
+// a function it ran) must then ask whether the primitive is still alive.
+bool unwinding() noexcept;
 }  // namespace detail
 
 }  // namespace goro

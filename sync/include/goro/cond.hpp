@@ -45,6 +45,12 @@ class Cond {
   explicit Cond(Mutex& m) noexcept : mu_(m) {}
   Cond(const Cond&) = delete;
   Cond& operator=(const Cond&) = delete;
+  // A Cond may be destroyed while goroutines wait on it: they stay parked
+  // until run()'s teardown unwinds them, which leaves it alone (their
+  // wait() still re-locks the Mutex, which must outlive every wait()).
+  ~Cond() {
+    if (waiting_.load(std::memory_order_acquire) != 0 || detail::run_exiting()) [[unlikely]] destroyed();
+  }
 
   // wait unlocks mutex(), parks until signal() or broadcast() picks this
   // caller, then locks mutex() again. The caller must hold mutex(); if it
@@ -63,13 +69,17 @@ class Cond {
   Waiter* pop_front_locked() noexcept;
   void unlink_locked(Waiter* w) noexcept;
   void leave_queue(Waiter& w) noexcept;
-  void abandon_wait(Waiter& w) noexcept;
+  void abandon_wait(Waiter& w, Mutex* mu) noexcept;
+  void destroyed() noexcept;
 
   Mutex& mu_;
   detail::Lock lock_;       // guards the queue and every Waiter's flags
   Waiter* head_ = nullptr;  // FIFO: the order of the wait() calls
   Waiter* tail_ = nullptr;
-  std::atomic<std::uint32_t> queued_{0};  // queue length, for signal()'s lock-free fast path
+  // waiting_ counts the wait() calls between their enqueue and their last
+  // touch of the Cond: the queue length plus the waiters picked and not yet
+  // gone. signal()'s lock-free fast path reads it; so does the destructor.
+  std::atomic<std::uint32_t> waiting_{0};
 };
 
 }  // namespace goro

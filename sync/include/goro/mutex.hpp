@@ -33,14 +33,25 @@
 
 namespace goro {
 
+namespace detail {
+struct SemaUnwind;
+}
+
 class Mutex {
  public:
   constexpr Mutex() noexcept = default;
-  ~Mutex() {
-    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_forget(this);
-  }
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
+  // A Mutex may be destroyed while goroutines wait in lock(): they can
+  // never get it, and stay parked until run()'s teardown unwinds them,
+  // which leaves the dead Mutex alone (docs/guide.md, "What a goroutine
+  // may touch after main returns").
+  ~Mutex() {
+    if ((state_.load(std::memory_order_acquire) & ~kLocked) != 0 || detail::run_exiting()) [[unlikely]] {
+      destroyed();
+    }
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_forget(this);
+  }
 
   // lock acquires the mutex, parking the caller until it is free. Callable
   // from goroutines and plain threads.
@@ -76,6 +87,9 @@ class Mutex {
   // RWMutex queues its writers here with its own wait reason, and releases
   // without the preemption point in its unwinding cleanups.
   friend class RWMutex;
+  // Once reads whether its Mutex is in use (its destructor) and releases it
+  // without the preemption point on the way out of a function it ran.
+  friend class Once;
 
   // lock_as is lock(), reporting `reason` while parked.
   void lock_as(WaitReason reason) {
@@ -110,7 +124,8 @@ class Mutex {
   void lock_slow(WaitReason reason);
   void unlock_slow(std::uint32_t old);
   void wake_one(std::uint32_t old);
-  void abandon_wait(bool granted) noexcept;
+  void abandon_wait(const detail::SemaUnwind& unwind) noexcept;
+  void destroyed() noexcept;
   void take_ownership_from_handoff(bool starving) noexcept;
 
   std::atomic<std::uint32_t> state_{0};

@@ -35,6 +35,14 @@ class Once {
   constexpr Once() noexcept = default;
   Once(const Once&) = delete;
   Once& operator=(const Once&) = delete;
+  // A Once may be destroyed while a goroutine runs f in it, or waits for
+  // that: run()'s teardown then unwinds them without touching it.
+  ~Once() {
+    if ((m_.state_.load(std::memory_order_acquire) != 0 && done_.load(std::memory_order_relaxed) == 0) ||
+        detail::run_exiting()) [[unlikely]] {
+      destroyed();
+    }
+  }
 
   // call runs f unless some call() already ran (or is running) it; see above.
   template <class F>
@@ -52,6 +60,8 @@ class Once {
 
  private:
   void call_slow(void (*invoke)(void*), void* f);
+  void finish() noexcept;
+  void destroyed() noexcept;
 
   std::atomic<std::uint32_t> done_{0};
   Mutex m_;

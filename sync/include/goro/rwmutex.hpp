@@ -38,11 +38,13 @@ namespace goro {
 class RWMutex {
  public:
   constexpr RWMutex() noexcept = default;
-  ~RWMutex() {
-    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_forget(this);
-  }
   RWMutex(const RWMutex&) = delete;
   RWMutex& operator=(const RWMutex&) = delete;
+  // As a Mutex, a RWMutex may be destroyed while goroutines wait for it.
+  ~RWMutex() {
+    if (busy() || detail::run_exiting()) [[unlikely]] destroyed();
+    if (detail::lockorder_on()) [[unlikely]] detail::lockorder_forget(this);
+  }
 
   // lock acquires the write lock: waits for the other writers, then for the
   // readers already inside; new readers wait from the moment it starts.
@@ -133,9 +135,18 @@ class RWMutex {
   void admit_and_release(std::int32_t waiting) noexcept;
   void lock_shared_slow();
   void unlock_shared_slow(std::int32_t count);
-  void abandon_reader(bool granted) noexcept;
-  void abandon_writer(bool granted) noexcept;
-  void abandon_handoff(bool granted) noexcept;
+  void abandon_reader(const detail::SemaUnwind& unwind) noexcept;
+  void abandon_writer(const detail::SemaUnwind& unwind) noexcept;
+  void abandon_handoff(const detail::SemaUnwind& unwind) noexcept;
+  // busy: readers or writers wait, or hold it, or a wake-up is on its way
+  // (the writers' Mutex w_ answers for itself).
+  bool busy() const noexcept {
+    return (state_.load(std::memory_order_acquire) & ~kEpochMask) != 0 ||
+           reader_wait_.load(std::memory_order_acquire) != 0 ||
+           (writer_sem_.load(std::memory_order_acquire) | reader_sem_.load(std::memory_order_acquire) |
+            handoff_sem_.load(std::memory_order_acquire)) != 0;
+  }
+  void destroyed() noexcept;
 
   Mutex w_;                                    // queues the writers that found kHeld set
   std::atomic<std::uint64_t> state_{0};        // see above

@@ -35,6 +35,9 @@ class Semaphore {
   explicit Semaphore(std::int64_t size) noexcept : size_(size) {}
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
+  // A Semaphore may be destroyed while goroutines wait on it: they stay
+  // parked until run()'s teardown unwinds them, which leaves it alone.
+  ~Semaphore();
 
   // acquire takes n units, parking until they are free and every earlier
   // waiter has been served. Any goroutine or thread.

@@ -17,20 +17,35 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/park.hpp"
+
 namespace goro {
+
+namespace detail {
+struct SemaUnwind;
+}
 
 class WaitGroup {
  public:
   WaitGroup() = default;
   WaitGroup(const WaitGroup&) = delete;
   WaitGroup& operator=(const WaitGroup&) = delete;
+  // A WaitGroup may be destroyed while goroutines wait on it: they stay
+  // parked until run()'s teardown unwinds them, which leaves it alone.
+  ~WaitGroup() {
+    if ((state_.load(std::memory_order_acquire) | sema_.load(std::memory_order_acquire)) != 0 ||
+        detail::run_exiting()) [[unlikely]] {
+      destroyed();
+    }
+  }
 
   void add(std::int64_t delta);
   void done() { add(-1); }
   void wait();
 
  private:
-  void abandon_wait() noexcept;
+  void abandon_wait(const detail::SemaUnwind& unwind) noexcept;
+  void destroyed() noexcept;
 
   // state_: the counter in the high 32 bits, the number of waiters in the
   // low 32 (Go's layout), so add() and wait() agree with one atomic word.

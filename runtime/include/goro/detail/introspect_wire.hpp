@@ -29,11 +29,17 @@
 //   dump        dump_goroutines(out, false)
 //   dump group  dump_goroutines(out, true)
 //   pprof       write_goroutine_profile(out): binary, gzipped protobuf
-// An unknown request gets "error <text>". Text, not JSON: the CLI renders
+// An unknown request gets "error <text>", and so does a request line longer
+// than kIntrospectMaxRequest bytes; a client that sends nothing for 10 s,
+// or does not read its answer, is disconnected. The server serves many
+// clients at once (introspect_server.cpp), so no client can delay another.
+// Text, not JSON: the CLI renders
 // JSON itself, and neither side needs a parser beyond splitting lines.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace goro::detail {
@@ -46,6 +52,20 @@ std::string introspect_dir(unsigned uid, const char* xdg_runtime_dir);
 // `uid` may have put its socket: its $XDG_RUNTIME_DIR choice (when known),
 // the conventional /run/user/<uid>/goro, and /tmp/goro-<uid>.
 std::vector<std::string> introspect_candidate_dirs(unsigned uid, const char* xdg_runtime_dir);
+
+// kIntrospectMaxRequest bounds a request line (without its newline).
+inline constexpr std::size_t kIntrospectMaxRequest = 256;
+
+enum class RequestStatus { kIncomplete, kComplete, kTooLong };
+
+// introspect_parse_request reads what a client has sent so far: kComplete
+// with *request set to its first line (without "\n" or "\r\n"), kTooLong
+// when that line is (or is bound to be) longer than kIntrospectMaxRequest,
+// else kIncomplete. Bytes after the newline are ignored.
+RequestStatus introspect_parse_request(std::string_view buffered, std::string* request);
+
+// introspect_answer is the server's answer to one request line.
+std::string introspect_answer(const std::string& request);
 
 // introspect_serving reports whether this process's server thread is up.
 bool introspect_serving() noexcept;

@@ -19,6 +19,15 @@
 
 namespace goro::detail {
 
+// SemaUnwind is what semacquire needs and reports when run()'s teardown
+// unwinds its caller out of park() (orphans.cpp in the runtime).
+struct SemaUnwind {
+  const void* owner = nullptr;  // the primitive the semaphore belongs to
+  std::uint64_t since = 0;      // wait_epoch() when the caller started waiting
+  bool granted = false;         // out: a releaser's unit is now the caller's
+  bool gone = false;            // out: the owner was destroyed: leave it alone
+};
+
 // semacquire waits until *addr > 0 and decrements it; it parks the caller
 // (goroutine or plain thread) with `reason` while it waits. With lifo, the
 // caller queues in front of the other waiters of addr.
@@ -26,11 +35,16 @@ namespace goro::detail {
 // If park() throws (run() is unwinding this goroutine), semacquire unlinks
 // its waiter and rethrows. A releaser may already have picked this waiter,
 // though; the unit it released is then taken by the waiter, and
-// *granted_on_unwind (if given) is set to true: the caller owns that unit
-// and must account for it. Without granted_on_unwind the unit is released
-// again. Otherwise *granted_on_unwind is set to false.
-void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason,
-                bool* granted_on_unwind = nullptr);
+// unwind.granted is set to true: the caller owns that unit and must account
+// for it. If unwind.owner (when not null) was destroyed meanwhile (a primitive may die with
+// goroutines parked on it: they are orphans), semacquire touches neither
+// it nor *addr and sets unwind.gone.
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, SemaUnwind& unwind);
+// This form is for a caller whose semaphore outlives every waiter (it holds
+// a reference to the semaphore's owner while it waits: unwind.owner stays
+// null and no death is checked); a unit granted to a caller that is
+// unwound is released again.
+void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason);
 
 // semrelease increments *addr and wakes the first waiter, if any. With
 // handoff, the count goes straight to that waiter, and a goroutine caller
@@ -46,6 +60,12 @@ bool semtryacquire(std::atomic<std::uint32_t>* addr) noexcept;
 // the unit is there. Only for the unwinding paths of the primitives, which
 // know from their own state that a unit is on its way to them.
 void semacquire_spin(std::atomic<std::uint32_t>* addr) noexcept;
+
+// sema_orphan takes every waiter of addr out of the table: the primitive
+// that owns addr is being destroyed, nobody can wake them any more, and a
+// primitive built later at the same address must not find them. They stay
+// parked (goroutines until the teardown unwinds them).
+void sema_orphan(const std::atomic<std::uint32_t>* addr) noexcept;
 
 // sema_waiters: how many parties wait on addr (tests and diagnostics).
 int sema_waiters(const std::atomic<std::uint32_t>* addr);

@@ -1,0 +1,224 @@
+// exit_orphans: programs whose main returns while a goroutine is parked on
+// a primitive that main has already destroyed (the goroutine captured
+// `this` of the object that held it). run() must unwind the goroutine
+// without touching the dead primitive, print "run() returned" and exit 0 at
+// once; CTest runs each shape (argv[1]), and under the asan preset ASan
+// aborts the process on any use of freed memory.
+//
+// "chan" is the program of the issue, verbatim apart from the shape switch.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "goro/goro.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// The issue's program: the worker is parked in acks.send when Server's
+// destructor frees both channels.
+struct Server {
+  goro::Chan<int> requests{8}, acks{0};
+  void start() { goro::go([this] { for (int r : requests) acks.send(r); }); }
+  void stop() { /* forgot requests.close() */ }
+};
+
+void chan_shape() {
+  goro::run([] {
+    Server s;
+    s.start();
+    s.requests.send(1);
+    s.stop();
+    goro::sleep_for(std::chrono::milliseconds(5));
+  });
+}
+
+// The same shape with a Mutex: the worker waits for a lock main holds.
+struct MutexServer {
+  goro::Mutex mu;
+  int hits = 0;
+  void start() {
+    goro::go([this] {
+      std::lock_guard<goro::Mutex> l(mu);
+      ++hits;
+    });
+  }
+};
+
+void mutex_shape() {
+  goro::run([] {
+    auto s = std::make_unique<MutexServer>();  // on the heap: ASan sees it die
+    s->mu.lock();
+    s->start();
+    goro::sleep_for(5ms);
+    // Destroyed locked, with the worker parked in lock().
+  });
+}
+
+// With a WaitGroup: the worker waits for jobs that never finish.
+struct WaitGroupServer {
+  goro::WaitGroup pending;
+  void start() {
+    pending.add(1);
+    goro::go([this] { pending.wait(); });
+  }
+};
+
+void waitgroup_shape() {
+  goro::run([] {
+    auto s = std::make_unique<WaitGroupServer>();
+    s->start();
+    goro::sleep_for(5ms);
+  });
+}
+
+// With a select: the worker waits on two members, neither of which fires.
+struct SelectServer {
+  goro::Chan<int> requests{0}, quit{0};
+  void start() {
+    goro::go([this] {
+      for (;;) {
+        bool done = false;
+        goro::select(goro::on_recv(requests, [](std::optional<int>) {}),
+                     goro::on_recv(quit, [&](std::optional<int>) { done = true; }));
+        if (done) return;
+      }
+    });
+  }
+};
+
+void select_shape() {
+  goro::run([] {
+    auto s = std::make_unique<SelectServer>();
+    s->start();
+    goro::sleep_for(5ms);
+  });
+}
+
+// A select parked on a dead member and a channel that outlives the object:
+// it wakes normally after the member died, and must not touch it.
+void select_wakes_after_death_shape() {
+  goro::Chan<int> outside(0);
+  goro::run([&] {
+    goro::Chan<int> got(1);
+    {
+      SelectServer s;
+      goro::go([&s, outside, got] {
+        goro::select(goro::on_recv(s.requests), goro::on_recv(outside));
+        got.send(1);
+      });
+      goro::sleep_for(5ms);
+    }
+    outside.send(1);
+    got.recv();
+  });
+}
+
+// The other primitives, each destroyed with a goroutine parked on it. The
+// Cond's Mutex outlives them: the Cond's waiter relocks it while unwinding,
+// and its unique_lock unlocks it (docs/guide.md).
+goro::Mutex g_cond_mu;
+struct Others {
+  goro::Cond cond{g_cond_mu};
+  goro::RWMutex rw;
+  goro::Semaphore sem{1};
+  goro::Once once;
+};
+
+void others_shape() {
+  goro::run([] {
+    auto owner = std::make_unique<Others>();
+    Others& o = *owner;
+    o.rw.lock();
+    o.sem.acquire(1);
+    goro::Chan<goro::Unit> in_once(0);
+    goro::go([&o] {
+      std::unique_lock<goro::Mutex> l(g_cond_mu);
+      o.cond.wait();
+    });
+    goro::go([&o] { std::shared_lock<goro::RWMutex> l(o.rw); });
+    goro::go([&o] { std::lock_guard<goro::RWMutex> l(o.rw); });
+    goro::go([&o] { o.sem.acquire(1); });
+    goro::go([&o, in_once] {
+      o.once.call([&] {
+        in_once.send({});
+        goro::sleep_for(std::chrono::hours(1));
+      });
+    });
+    in_once.recv();
+    goro::go([&o] { o.once.call([] {}); });
+    goro::sleep_for(5ms);
+  });
+}
+
+// Main hands over and returns at once: the woken goroutine has not run yet
+// when main's objects die, and teardown unwinds it out of the primitive
+// it was woken from (nothing of which may be touched any more).
+void woken_shape() {
+  goro::run([] {
+    struct Objects {
+      goro::Mutex mu;
+      goro::WaitGroup wg;
+      goro::Semaphore sem{1};
+      goro::Chan<int> ch{0};
+    };
+    auto objects = std::make_unique<Objects>();  // on the heap: ASan sees them die
+    goro::Mutex& mu = objects->mu;
+    goro::WaitGroup& wg = objects->wg;
+    goro::Semaphore& sem = objects->sem;
+    goro::Chan<int>& ch = objects->ch;
+    mu.lock();
+    wg.add(1);
+    sem.acquire(1);
+    goro::go([&] { std::lock_guard<goro::Mutex> l(mu); });
+    goro::go([&] { wg.wait(); });
+    goro::go([&] { sem.acquire(1); });
+    goro::go([&] { (void)ch.recv(); });
+    goro::sleep_for(5ms);
+    mu.unlock();
+    wg.done();
+    sem.release(1);
+    ch.send(1);
+  }, goro::Options{.procs = 1});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  struct Shape {
+    std::function<void()> run;
+    std::int64_t unwound;  // goroutines each run leaves for the teardown
+  };
+  const std::map<std::string, Shape> shapes = {
+      {"chan", {chan_shape, 1}},
+      {"mutex", {mutex_shape, 1}},
+      {"waitgroup", {waitgroup_shape, 1}},
+      {"select", {select_shape, 1}},
+      {"select_wakes", {select_wakes_after_death_shape, 0}},
+      {"others", {others_shape, 6}},
+      {"woken", {woken_shape, 4}},
+  };
+  const auto it = argc == 2 ? shapes.find(argv[1]) : shapes.end();
+  if (it == shapes.end()) {
+    std::fprintf(stderr, "usage: exit_orphans chan|mutex|waitgroup|select|select_wakes|others|woken\n");
+    return 2;
+  }
+  for (int round = 0; round < 3; ++round) {  // run() may be called again
+    it->second.run();
+    if (goro::last_run_unwound() != it->second.unwound) {
+      std::fprintf(stderr, "expected %lld goroutines left to unwind, got %lld\n",
+                   static_cast<long long>(it->second.unwound), static_cast<long long>(goro::last_run_unwound()));
+      return 1;
+    }
+  }
+  std::puts("run() returned");
+  return 0;
+}
