@@ -5,7 +5,7 @@
 // switch, no allocation, and full control over where the sanitizer
 // annotations sit. boost::context::fiber was rejected: under TSan its own
 // instrumented entry/exit frames straddle the switches and leak shadow
-// frames (see ../shared/notes/sanitizers-and-boost-context.md).
+// frames (docs/design.md, "Sanitizers").
 //
 // Switches go through g0, the M's scheduler context:
 //   g0 --resume(m, g)--> g        jump_fcontext(g->ctx, m): g learns its M

@@ -1,4 +1,4 @@
-// goro bench <workload>: the side-by-side workloads of ../shared/bench/SPEC.md,
+// goro bench <workload>: the side-by-side workloads of docs/benchmarks.md,
 // written against goro's public API exactly as the Go reference program
 // writes them against Go's. Each prints one BENCH line, or an error= line
 // and exit status 1 when its self-check fails.

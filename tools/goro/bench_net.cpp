@@ -1,4 +1,4 @@
-// bench_net.cpp: the network workloads of ../shared/bench/SPEC.md (echo,
+// bench_net.cpp: the network workloads of docs/benchmarks.md (echo,
 // echo_conns), written against goro::net exactly as the Go reference
 // program (echo, echoConns, echoServe) writes them against Go's net package.
 #include <sys/resource.h>

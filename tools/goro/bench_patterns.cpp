@@ -1,5 +1,5 @@
 // bench_patterns.cpp: the "everyday patterns" workloads of
-// ../shared/bench/SPEC.md (pipeline, ctx_timeout, select_timeout), written
+// docs/benchmarks.md (pipeline, ctx_timeout, select_timeout), written
 // against goro's public API exactly as the Go reference program (pipeline,
 // ctxTimeout, selectTimeout) writes them against Go's.
 #include <chrono>
