@@ -1058,6 +1058,15 @@ void execute(Machine* m, Goroutine* g, bool inherit_time) {
     if (!finish_switch_out(m, out)) return;
     // Park cancelled: resume at once, keeping the time slice.
     g = out;
+    if (rt->debug.migrate && !rt->tearing_down) [[unlikely]] {
+      // Not on this M under GORODEBUG=migrate=1: a park its waker beat
+      // is a park too (with a short sleep, under load, that is common).
+      // Release, as for any runnable goroutine: a stack walker that loads
+      // kRunnable (acquire) sees the saved context.
+      g->status.store(GStatus::kRunnable, std::memory_order_release);
+      migrate_elsewhere(m, g);
+      return;
+    }
     g->status.store(GStatus::kRunning, std::memory_order_relaxed);
     hold_check(g);
     m->curg.store(g, std::memory_order_release);
