@@ -28,7 +28,7 @@
 
 namespace tb {
 
-volatile int g_sink = 0;
+std::atomic<int> g_sink{0};  // atomic: goroutines on several Ps write it
 
 constexpr int kParkLine = __LINE__ + 3;
 __attribute__((noinline)) void park_in_named_function(goro::Chan<int>& ch) {
