@@ -5,10 +5,14 @@
 // once; CTest runs each shape (argv[1]), and under the asan preset ASan
 // aborts the process on any use of freed memory.
 //
-// "chan" is the program of the issue, verbatim apart from the shape switch.
+// "chan" is the program of the issue, verbatim apart from the shape switch
+// and a wait until the worker is parked: main returns with every worker
+// parked (a worker that had not started yet would run, and touch the dead
+// object, in its own code, on another P, which is the user's bug).
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -22,6 +26,25 @@
 namespace {
 
 using namespace std::chrono_literals;
+
+// wait_parked waits until n goroutines besides the caller are parked (the
+// sleeps of the shapes give them time; this makes sure, on a loaded
+// machine and under the sanitizers).
+void wait_parked(int n) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    int parked = 0;
+    for (const goro::GoroutineInfo& g : goro::goroutines()) {
+      if (g.id != goro::goroutine_id() && g.state == goro::GoroutineState::waiting) ++parked;
+    }
+    if (parked >= n) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::fprintf(stderr, "exit_orphans: %d of %d goroutines parked after 60 s\n", parked, n);
+      std::abort();
+    }
+    goro::sleep_for(1ms);
+  }
+}
 
 // The issue's program: the worker is parked in acks.send when Server's
 // destructor frees both channels.
@@ -38,6 +61,7 @@ void chan_shape() {
     s.requests.send(1);
     s.stop();
     goro::sleep_for(std::chrono::milliseconds(5));
+    wait_parked(1);
   });
 }
 
@@ -59,6 +83,7 @@ void mutex_shape() {
     s->mu.lock();
     s->start();
     goro::sleep_for(5ms);
+    wait_parked(1);
     // Destroyed locked, with the worker parked in lock().
   });
 }
@@ -77,6 +102,7 @@ void waitgroup_shape() {
     auto s = std::make_unique<WaitGroupServer>();
     s->start();
     goro::sleep_for(5ms);
+    wait_parked(1);
   });
 }
 
@@ -100,6 +126,7 @@ void select_shape() {
     auto s = std::make_unique<SelectServer>();
     s->start();
     goro::sleep_for(5ms);
+    wait_parked(1);
   });
 }
 
@@ -116,6 +143,7 @@ void select_wakes_after_death_shape() {
         got.send(1);
       });
       goro::sleep_for(5ms);
+      wait_parked(1);
     }
     outside.send(1);
     got.recv();
@@ -156,6 +184,7 @@ void others_shape() {
     in_once.recv();
     goro::go([&o] { o.once.call([] {}); });
     goro::sleep_for(5ms);
+    wait_parked(6);
   });
 }
 
@@ -183,6 +212,7 @@ void woken_shape() {
     goro::go([&] { sem.acquire(1); });
     goro::go([&] { (void)ch.recv(); });
     goro::sleep_for(5ms);
+    wait_parked(4);
     mu.unlock();
     wg.done();
     sem.release(1);
