@@ -308,6 +308,27 @@ using detail::NetFd;
 using detail::cat;
 using detail::op_error;
 
+// Held keeps a descriptor object alive for one call that may park. The
+// call reads the handle's pointer once, at entry, and from then on uses
+// only its own reference: the handle may be closed, moved from or
+// destroyed while the call is parked (a goroutine that captured `this` of
+// an object main destroys, docs/guide.md), and the call must come back to
+// memory that is still there. Two uncontended atomics a call; each call
+// that parks makes system calls costing a thousand times that.
+namespace {
+class Held {
+ public:
+  explicit Held(NetFd* fd) noexcept : fd_(fd) { fd_->pin(); }
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  ~Held() { fd_->release(); }
+  NetFd* operator->() const noexcept { return fd_; }
+
+ private:
+  NetFd* const fd_;
+};
+}  // namespace
+
 // --- Conn ---------------------------------------------------------------
 
 Conn::Conn(Conn&& other) noexcept : fd_(std::exchange(other.fd_, nullptr)) {}
@@ -332,24 +353,27 @@ void Conn::reset() noexcept {
 
 std::size_t Conn::read(void* buf, std::size_t len) {
   if (fd_ == nullptr) detail::invalid("read");
-  const std::int64_t n = fd_->read(buf, len);
+  const Held fd(fd_);  // see Held
+  const std::int64_t n = fd->read(buf, len);
   if (n >= 0) return static_cast<std::size_t>(n);
   const int e = detail::err_of(n);
-  op_error("read", fd_->net(), fd_->local_addr(), fd_->remote_addr(), e, e > 0 ? "read" : nullptr);
+  op_error("read", fd->net(), fd->local_addr(), fd->remote_addr(), e, e > 0 ? "read" : nullptr);
 }
 
 std::size_t Conn::write(const void* buf, std::size_t len) {
   if (fd_ == nullptr) detail::invalid("write");
+  const Held fd(fd_);  // see Held
   std::size_t written = 0;
-  const std::int64_t n = fd_->write(buf, len, &written);
+  const std::int64_t n = fd->write(buf, len, &written);
   if (n >= 0) return static_cast<std::size_t>(n);
   const int e = detail::err_of(n);
-  op_error("write", fd_->net(), fd_->local_addr(), fd_->remote_addr(), e, e > 0 ? "write" : nullptr);
+  op_error("write", fd->net(), fd->local_addr(), fd->remote_addr(), e, e > 0 ? "write" : nullptr);
 }
 
 void Conn::close() {
   if (fd_ == nullptr) detail::invalid("close");
-  if (const int e = fd_->close(); e != 0) op_error("close", fd_->net(), fd_->local_addr(), fd_->remote_addr(), e);
+  const Held fd(fd_);  // see Held
+  if (const int e = fd->close(); e != 0) op_error("close", fd->net(), fd->local_addr(), fd->remote_addr(), e);
 }
 
 void Conn::close_write() {
@@ -403,34 +427,35 @@ void Listener::reset() noexcept {
 
 Conn Listener::accept() {
   if (fd_ == nullptr) detail::invalid("accept");
+  const Held fd(fd_);  // see Held
   detail::SockAddr peer;
   int err = 0;
-  const int s = fd_->accept(&peer, &err);
-  if (s < 0) op_error("accept", fd_->net(), "", fd_->local_addr(), err, err > 0 ? "accept4" : nullptr);
+  const int s = fd->accept(&peer, &err);
+  if (s < 0) op_error("accept", fd->net(), "", fd->local_addr(), err, err > 0 ? "accept4" : nullptr);
   const bool is_unix = peer.family() == AF_UNIX;
   bool inq = false;
   if (!is_unix) {
     // The listener has TCP_NODELAY and TCP_INQ on, and Linux copies them
     // into every socket it accepts; the first accept makes sure (once per
     // listener), so the others cost no setsockopt.
-    int inherits = fd_->inherits_options().load(std::memory_order_relaxed);
+    int inherits = fd->inherits_options().load(std::memory_order_relaxed);
     if (inherits < 0) {
-      inherits = detail::get_flag(s, TCP_NODELAY) && (!fd_->inq() || detail::get_flag(s, TCP_INQ)) ? 1 : 0;
-      fd_->inherits_options().store(inherits, std::memory_order_relaxed);
+      inherits = detail::get_flag(s, TCP_NODELAY) && (!fd->inq() || detail::get_flag(s, TCP_INQ)) ? 1 : 0;
+      fd->inherits_options().store(inherits, std::memory_order_relaxed);
     }
     if (inherits == 1) {
-      inq = fd_->inq();
+      inq = fd->inq();
     } else {
       if (detail::set_nodelay(s) != 0) {
         const int e = errno;
         ::close(s);
-        op_error("accept", fd_->net(), "", fd_->local_addr(), e, "setsockopt");
+        op_error("accept", fd->net(), "", fd->local_addr(), e, "setsockopt");
       }
       inq = detail::set_inq(s);
     }
   }
-  NetFd* c = NetFd::open(s, peer.family(), true, fd_->net(), &err, fd_->accepted_laddr());
-  if (c == nullptr) op_error("accept", fd_->net(), "", fd_->local_addr(), err, "epoll_ctl");
+  NetFd* c = NetFd::open(s, peer.family(), true, fd->net(), &err, fd->accepted_laddr());
+  if (c == nullptr) op_error("accept", fd->net(), "", fd->local_addr(), err, "epoll_ctl");
   c->set_remote_addr(detail::format_addr(peer));
   c->set_inq(inq);
   return Access::conn(c);
@@ -438,7 +463,8 @@ Conn Listener::accept() {
 
 void Listener::close() {
   if (fd_ == nullptr) detail::invalid("close");
-  if (const int e = fd_->close(); e != 0) op_error("close", fd_->net(), "", fd_->local_addr(), e);
+  const Held fd(fd_);  // see Held
+  if (const int e = fd->close(); e != 0) op_error("close", fd->net(), "", fd->local_addr(), e);
 }
 
 std::string Listener::addr() const { return fd_ != nullptr ? fd_->local_addr() : std::string(); }
@@ -519,28 +545,30 @@ void PacketConn::reset() noexcept {
 
 std::size_t PacketConn::read_from(void* buf, std::size_t len, std::string* from) {
   if (fd_ == nullptr) detail::invalid("read");
+  const Held fd(fd_);  // see Held
   detail::SockAddr sender;
-  const std::int64_t n = fd_->read_from(buf, len, &sender);
+  const std::int64_t n = fd->read_from(buf, len, &sender);
   if (n >= 0) {
     if (from != nullptr) *from = detail::format_addr(sender);
     return static_cast<std::size_t>(n);
   }
   const int e = detail::err_of(n);
-  op_error("read", fd_->net(), fd_->local_addr(), "", e, e > 0 ? "recvfrom" : nullptr);
+  op_error("read", fd->net(), fd->local_addr(), "", e, e > 0 ? "recvfrom" : nullptr);
 }
 
 std::size_t PacketConn::write_to(const void* buf, std::size_t len, std::string_view addr) {
   if (fd_ == nullptr) detail::invalid("write");
+  const Held fd(fd_);  // see Held
   detail::Network net;
-  detail::parse_network(fd_->net(), &net);
+  detail::parse_network(fd->net(), &net);
   detail::Resolved res;
   detail::ResolveError rerr;
   if (!detail::resolve(net, addr, false, &res, &rerr)) {
-    throw Error(rerr.code, cat({"write ", net.name, " ", fd_->local_addr(), ": ", rerr.text}));
+    throw Error(rerr.code, cat({"write ", net.name, " ", fd->local_addr(), ": ", rerr.text}));
   }
   // A dual-stack socket reaches IPv4 peers through mapped addresses.
   detail::SockAddr to = res.addrs.front();
-  const int family = fd_->family();
+  const int family = fd->family();
   for (const detail::SockAddr& a : res.addrs) {
     if (a.family() == family) {
       to = a;
@@ -548,15 +576,16 @@ std::size_t PacketConn::write_to(const void* buf, std::size_t len, std::string_v
     }
   }
   if (family == AF_INET6 && to.family() == AF_INET) to = detail::v4_mapped(to);
-  const std::int64_t n = fd_->write_to(buf, len, to);
+  const std::int64_t n = fd->write_to(buf, len, to);
   if (n >= 0) return static_cast<std::size_t>(n);
   const int e = detail::err_of(n);
-  op_error("write", fd_->net(), fd_->local_addr(), std::string(addr), e, e > 0 ? "sendto" : nullptr);
+  op_error("write", fd->net(), fd->local_addr(), std::string(addr), e, e > 0 ? "sendto" : nullptr);
 }
 
 void PacketConn::close() {
   if (fd_ == nullptr) detail::invalid("close");
-  if (const int e = fd_->close(); e != 0) op_error("close", fd_->net(), "", fd_->local_addr(), e);
+  const Held fd(fd_);  // see Held
+  if (const int e = fd->close(); e != 0) op_error("close", fd->net(), "", fd->local_addr(), e);
 }
 
 void PacketConn::set_deadline(time_point t) {
