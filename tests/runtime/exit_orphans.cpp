@@ -253,6 +253,7 @@ void net_shape() {
       auto s = std::make_unique<NetServer>();  // on the heap: ASan sees it die
       s->start();
       goro::sleep_for(5ms);
+      wait_parked(2);
     });
   }
 }
