@@ -113,11 +113,13 @@ bool leak_and_fix() {
   // blocked on its unbuffered send forever.
   {
     goro::Chan<int> reply(0);
-    goro::go([reply]() mutable {
-      goro::sleep_for(5ms);  // slow work
+    goro::Chan<goro::Unit> gave_up(0);
+    goro::go([reply, gave_up]() mutable {
+      (void)gave_up.recv();  // slow work: it finishes after the caller gave up
       reply.send(42);        // blocks forever: nobody receives any more
     });
     goro::select(goro::on_recv(reply), goro::on_recv(goro::after(1ms)));
+    gave_up.close();
   }
   goro::sleep_for(20ms);
   const std::int64_t leaked = goro::num_goroutine() - before;

@@ -133,11 +133,15 @@ TEST_P(WaitTest, PlainThreadsBlockInstead) {
   run([] {
     Pipe p;
     bool ready = false, late = true;
+    std::atomic<bool> timed_out{false};
     std::thread t([&] {
       late = goro::wait_readable(p.r, Clock::now() + 10ms);
+      timed_out = true;
       ready = goro::wait_readable(p.r);
     });
-    goro::sleep_for(20ms);
+    // The byte comes only after the deadline has passed for the thread (a
+    // fixed sleep here let a thread that started late see it in time).
+    EXPECT_TRUE(goro_test::wait_until([&] { return timed_out.load(); }));
     p.put();
     goro::blocking([&] { t.join(); });
     EXPECT_FALSE(late);
