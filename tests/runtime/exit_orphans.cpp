@@ -272,7 +272,9 @@ int main(int argc, char** argv) {
       {"select", {select_shape, 1}},
       {"select_wakes", {select_wakes_after_death_shape, 0}},
       {"others", {others_shape, 6}},
-      {"woken", {woken_shape, 4}},
+      // Usually all 4 are unwound; but a preemption of main at one of its
+      // wake-ups (sysmon, under the sanitizers) lets some finish first.
+      {"woken", {woken_shape, -1}},
       // Closing wakes the workers, which may finish before the teardown.
       {"net", {net_shape, -1}},
   };
