@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,15 @@ struct Counted {
 
 void add_to(goro::Chan<int> out, int a, int b) { out.send(a + b); }
 
+// Two goroutines deposit at once (on several Ps): the balance has a lock.
 struct Account {
+  goro::Mutex mu;
   int balance = 0;
   void deposit(int n, goro::WaitGroup* wg) {
-    balance += n;
+    {
+      std::lock_guard<goro::Mutex> l(mu);
+      balance += n;
+    }
     wg->done();
   }
 };
