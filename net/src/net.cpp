@@ -327,6 +327,17 @@ class Held {
  private:
   NetFd* const fd_;
 };
+
+// drop_handle is what a handle's destructor, reset and move-assignment do
+// with the descriptor it held: close it without waiting for the calls
+// parked on it (they hold their own reference) and let go.
+void drop_handle(NetFd*& fd) noexcept {
+  if (fd != nullptr) {
+    fd->close_nowait();
+    fd->release();
+    fd = nullptr;
+  }
+}
 }  // namespace
 
 // --- Conn ---------------------------------------------------------------
@@ -344,11 +355,7 @@ Conn& Conn::operator=(Conn&& other) noexcept {
 Conn::~Conn() { reset(); }
 
 void Conn::reset() noexcept {
-  if (fd_ != nullptr) {
-    fd_->close_nowait();
-    fd_->release();
-    fd_ = nullptr;
-  }
+  drop_handle(fd_);
 }
 
 std::size_t Conn::read(void* buf, std::size_t len) {
@@ -418,11 +425,7 @@ Listener& Listener::operator=(Listener&& other) noexcept {
 Listener::~Listener() { reset(); }
 
 void Listener::reset() noexcept {
-  if (fd_ != nullptr) {
-    fd_->close_nowait();
-    fd_->release();
-    fd_ = nullptr;
-  }
+  drop_handle(fd_);
 }
 
 Conn Listener::accept() {
@@ -536,11 +539,7 @@ PacketConn& PacketConn::operator=(PacketConn&& other) noexcept {
 PacketConn::~PacketConn() { reset(); }
 
 void PacketConn::reset() noexcept {
-  if (fd_ != nullptr) {
-    fd_->close_nowait();
-    fd_->release();
-    fd_ = nullptr;
-  }
+  drop_handle(fd_);
 }
 
 std::size_t PacketConn::read_from(void* buf, std::size_t len, std::string* from) {
