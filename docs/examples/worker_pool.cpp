@@ -89,16 +89,25 @@ bool graceful_vs_immediate() {
   graceful.shutdown();  // returns when all 10 have run
   const int graceful_ran = ran.exchange(0);
 
+  // The first job holds its worker until the queued ones are cancelled:
+  // were it to finish first, the worker would take the next job, however
+  // briefly, and on a slow machine (ASan) it does.
   goro::WorkerPool immediate(1, 10);
   goro::Chan<goro::Unit> started(1);
-  goro::Future<void> first = immediate.submit([&, started] {
+  goro::Chan<goro::Unit> release(0);
+  goro::Future<void> first = immediate.submit([&, started, release] {
     started.send(goro::Unit{});
+    release.recv();
     job();
   });
   std::vector<goro::Future<void>> rest;
   for (int i = 0; i < 9; ++i) rest.push_back(immediate.submit(job));
-  started.recv();            // the first job is running
-  immediate.shutdown_now();  // it finishes; the 9 queued ones are cancelled
+  started.recv();  // the first job is running
+  goro::Chan<goro::Unit> joined(0);
+  goro::go([&immediate, joined] {
+    immediate.shutdown_now();  // cancels the 9 queued ones, then waits for the first
+    joined.close();
+  });
   int cancelled = 0;
   for (auto& f : rest) {
     try {
@@ -107,6 +116,8 @@ bool graceful_vs_immediate() {
       ++cancelled;
     }
   }
+  release.close();  // now the running job may finish
+  joined.recv();
   bool closed = false;
   try {
     immediate.submit(job);
