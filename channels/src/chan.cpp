@@ -273,39 +273,22 @@ void chan_release(ChanBase* c) noexcept {
   chan_free(c);
 }
 
-void chan_send(ChanBase* c, void* src) {
-  if (c == nullptr) park_forever(WaitReason::chan_send_nil_chan);
-  preempt_point();
-  c->lock.lock();
-  if (c->closed.load(std::memory_order_relaxed)) {
-    c->lock.unlock();
-    throw Panic("send on closed channel");
-  }
-  if (ChanWaiter* w = c->recvq.dequeue()) {
-    send_to_waiter(c, w, src);
-    c->lock.unlock();
-    ready(w->g);
-    return;
-  }
-  if (c->count.load(std::memory_order_relaxed) < c->cap_) {
-    buffer_push(c, src);
-    c->lock.unlock();
-    return;
-  }
-  ChanWaiter w;
-  w.g = self();
-  w.elem = src;
-  w.chan = c;
-  park_on(c, c->sendq, &w, WaitReason::chan_send);
-  if (!w.success) throw Panic("send on closed channel");
-}
+namespace {
 
-bool chan_try_send(ChanBase* c, void* src) {
-  if (c == nullptr) return false;
+// send is Go's chansend(c, ep, block): hand the value to a parked
+// receiver, else buffer it, else park until a receiver takes it (block) or
+// report that it would block (!block: a select with a default, try_send).
+// Always inlined into its two callers, so each is compiled for one value
+// of block and pays nothing for the other's branches.
+[[gnu::always_inline]] inline bool send(ChanBase* c, void* src, bool block) {
+  if (c == nullptr) {
+    if (!block) return false;
+    park_forever(WaitReason::chan_send_nil_chan);
+  }
   preempt_point();
-  // Fast path (Go's): not closed and certainly full means it would block.
-  // A racy look, but one that was true at some moment.
-  if (!c->closed.load(std::memory_order_relaxed) &&
+  // Fast path for !block (Go's): not closed and certainly full means it
+  // would block. A racy look, but one that was true at some moment.
+  if (!block && !c->closed.load(std::memory_order_relaxed) &&
       ((c->cap_ == 0 && c->recvq.empty()) ||
        (c->cap_ > 0 && c->count.load(std::memory_order_relaxed) == c->cap_))) {
     return false;
@@ -326,49 +309,42 @@ bool chan_try_send(ChanBase* c, void* src) {
     c->lock.unlock();
     return true;
   }
-  c->lock.unlock();
-  return false;
-}
-
-bool chan_recv(ChanBase* c, void* result) {
-  if (c == nullptr) park_forever(WaitReason::chan_receive_nil_chan);
-  preempt_point();
-  c->lock.lock();
-  if (c->closed.load(std::memory_order_relaxed) && c->count.load(std::memory_order_relaxed) == 0) {
+  if (!block) {
     c->lock.unlock();
     return false;
   }
-  if (ChanWaiter* w = c->sendq.dequeue()) {
-    recv_from_waiter(c, w, result);
-    c->lock.unlock();
-    ready(w->g);
-    return true;
-  }
-  if (c->count.load(std::memory_order_relaxed) > 0) {
-    buffer_pop(c, result);
-    c->lock.unlock();
-    return true;
-  }
   ChanWaiter w;
   w.g = self();
-  w.elem = result;
+  w.elem = src;
   w.chan = c;
-  park_on(c, c->recvq, &w, WaitReason::chan_receive);
-  return w.success;
+  park_on(c, c->sendq, &w, WaitReason::chan_send);
+  if (!w.success) throw Panic("send on closed channel");
+  return true;
 }
 
-int chan_try_recv(ChanBase* c, void* result) {
-  if (c == nullptr) return 0;
+// recv is Go's chanrecv(c, ep, block): take a parked sender's value (or
+// the buffer's head, letting the sender refill it), else the buffer's
+// head, else park (block) or report that it would block. Returns 1:
+// received into *result; 2: closed and drained (*result untouched); 0:
+// would block (!block only).
+[[gnu::always_inline]] inline int recv(ChanBase* c, void* result, bool block) {
+  if (c == nullptr) {
+    if (!block) return 0;
+    park_forever(WaitReason::chan_receive_nil_chan);
+  }
   preempt_point();
-  // Fast path: certainly empty. Go's careful order: read "empty" first,
-  // then "closed", and re-check empty, so a close between the two reads is
-  // not mistaken for "closed and drained" while values are still buffered.
-  const auto empty = [c] {
-    return c->cap_ == 0 ? c->sendq.empty() : c->count.load(std::memory_order_acquire) == 0;
-  };
-  if (empty()) {
-    if (!c->closed.load(std::memory_order_acquire)) return 0;
-    if (empty()) return 2;
+  if (!block) {
+    // Fast path: certainly empty. Go's careful order: read "empty" first,
+    // then "closed", and re-check empty, so a close between the two reads
+    // is not mistaken for "closed and drained" while values are still
+    // buffered.
+    const auto empty = [c] {
+      return c->cap_ == 0 ? c->sendq.empty() : c->count.load(std::memory_order_acquire) == 0;
+    };
+    if (empty()) {
+      if (!c->closed.load(std::memory_order_acquire)) return 0;
+      if (empty()) return 2;
+    }
   }
   c->lock.lock();
   if (c->closed.load(std::memory_order_relaxed) && c->count.load(std::memory_order_relaxed) == 0) {
@@ -386,9 +362,27 @@ int chan_try_recv(ChanBase* c, void* result) {
     c->lock.unlock();
     return 1;
   }
-  c->lock.unlock();
-  return 0;
+  if (!block) {
+    c->lock.unlock();
+    return 0;
+  }
+  ChanWaiter w;
+  w.g = self();
+  w.elem = result;
+  w.chan = c;
+  park_on(c, c->recvq, &w, WaitReason::chan_receive);
+  return w.success ? 1 : 2;
 }
+
+}  // namespace
+
+void chan_send(ChanBase* c, void* src) { send(c, src, /*block=*/true); }
+
+bool chan_try_send(ChanBase* c, void* src) { return send(c, src, /*block=*/false); }
+
+bool chan_recv(ChanBase* c, void* result) { return recv(c, result, /*block=*/true) == 1; }
+
+int chan_try_recv(ChanBase* c, void* result) { return recv(c, result, /*block=*/false); }
 
 void chan_close(ChanBase* c) {
   if (c == nullptr) throw Panic("close of nil channel");
