@@ -168,7 +168,7 @@ class alignas(64) Goroutine {
   // is running) and the count of exceptions in flight per thread
   // (__cxa_eh_globals). A goroutine that parks inside a catch block or a
   // destructor run by unwinding must take that state with it, and another
-  // goroutine on the thread must not see it: context.cpp swaps it at every
+  // goroutine on the thread must not see it: switch.cpp swaps it at every
   // switch.
   rt::EhState eh;
 

@@ -85,10 +85,10 @@ struct alignas(64) Machine {
 
   std::uint64_t rng = 0;  // steal order when no P rng is at hand
 
-  // g0's C++ exception state while a goroutine runs on this thread (context.cpp).
+  // g0's C++ exception state while a goroutine runs on this thread (switch.cpp).
   EhState g0_eh;
 
-  // Sanitizer state of g0 (context.cpp).
+  // Sanitizer state of g0 (switch.cpp).
   void* tsan_g0_fiber = nullptr;
   void* asan_fake_stack = nullptr;
   const void* stack_bottom = nullptr;

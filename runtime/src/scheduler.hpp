@@ -183,7 +183,7 @@ bool finish_switch_out(Machine* m, Goroutine* g) noexcept;
 // goroutine's stack: a cancelled park there puts the goroutine in runnext.
 void finish_switch_out_direct(Machine* m, Goroutine* g) noexcept;
 
-// --- context.cpp: the only user of Boost.Context ---------------------------
+// --- switch.cpp: the only user of Boost.Context ---------------------------
 // resume switches from g0 into g; returns the goroutine that switched back
 // to g0 (g, or one that g handed the M to directly).
 Goroutine* resume(Machine* m, Goroutine* g) noexcept;

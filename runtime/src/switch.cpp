@@ -1,4 +1,4 @@
-// context.cpp: the only user of Boost.Context, and the only place where the
+// switch.cpp: the only user of Boost.Context, and the only place where the
 // stack changes under the program's feet.
 //
 // We use the raw fcontext API (jump_fcontext/make_fcontext): 3-4 ns a

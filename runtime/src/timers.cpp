@@ -1,4 +1,4 @@
-// processor.cpp: the per-P timer heap, and RuntimeTimer's start/stop.
+// timers.cpp: the per-P timer heap, and RuntimeTimer's start/stop.
 //
 // Timers (Go 1.14+ design, simplified):
 //   - A timer is armed on the P of the thread that arms it (any P for a
