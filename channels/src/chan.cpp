@@ -164,11 +164,11 @@ namespace {
   }
 }
 
-inline void park_on(ChanBase* c, WaitQueue& q, ChanWaiter* w, WaitReason reason) {
+inline void park_on(ChanBase* c, WaitQueue& q, ChanWaiter* w, WaitReason reason) GORO_RELEASE(c->lock) {
   const std::uint64_t since = wait_epoch();
   q.push(w);
   try {
-    park(&unlock_chan, c, reason);
+    park_releasing(c->lock, reason);
   } catch (...) {
     unpark_abandoned(c, q, w, since);
     throw;
@@ -231,7 +231,7 @@ void* chan_extra(ChanBase* c) noexcept {
 
 // chan_free: the last reference is gone (a handle's, or a hooked
 // channel's owner's). Goroutines may still wait on it (essay: Orphans).
-void chan_free(ChanBase* c) noexcept {
+void chan_free(ChanBase* c) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
   // The buffered values die with the last handle: nobody can receive them.
   // (No lock: waiters left behind never touch the buffer.)
   std::size_t n = c->count.load(std::memory_order_relaxed);
@@ -416,6 +416,12 @@ void chan_close(ChanBase* c) {
     ready(w->g);
   }
 }
+
+std::size_t chan_len(const ChanBase* c) noexcept { return c->count.load(std::memory_order_relaxed); }
+std::size_t chan_cap(const ChanBase* c) noexcept { return c->cap_; }
+// Acquire pairs with the release store in chan_close: what the closer did
+// before close() is visible to whoever sees closed() true.
+bool chan_closed(const ChanBase* c) noexcept { return c->closed.load(std::memory_order_acquire); }
 
 std::size_t chan_waiters(ChanBase* c) {
   if (c == nullptr) return 0;

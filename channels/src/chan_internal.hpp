@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "goro/chan.hpp"
+#include "goro/detail/chan_core.hpp"
 
 namespace goro::detail {
 
@@ -16,20 +17,14 @@ struct SelectState {
   ChanWaiter* winner = nullptr;  // written by the winning waker before ready()
 };
 
-// unlock_chan is park()'s unlock function for a single channel.
-inline bool unlock_chan(Goroutine*, void* c) {
-  static_cast<ChanBase*>(c)->lock.unlock();
-  return true;
-}
-
 // Transfers between a waiting peer and the caller. Called with c->lock held.
 // send_to_waiter: a receiver w is parked; move the value at src into its result.
-void send_to_waiter(ChanBase* c, ChanWaiter* w, void* src);
+void send_to_waiter(ChanBase* c, ChanWaiter* w, void* src) GORO_REQUIRES(c->lock);
 // recv_from_waiter: a sender w is parked (so an unbuffered channel, or a full
 // buffer); receive into result and let w's value take the freed slot.
-void recv_from_waiter(ChanBase* c, ChanWaiter* w, void* result);
+void recv_from_waiter(ChanBase* c, ChanWaiter* w, void* result) GORO_REQUIRES(c->lock);
 // buffer_push / buffer_pop: the ring buffer.
-void buffer_push(ChanBase* c, void* src);
-void buffer_pop(ChanBase* c, void* result);
+void buffer_push(ChanBase* c, void* src) GORO_REQUIRES(c->lock);
+void buffer_pop(ChanBase* c, void* result) GORO_REQUIRES(c->lock);
 
 }  // namespace goro::detail

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "goro/detail/chan_core.hpp"
 #include "goro/runtime_timer.hpp"
 
 namespace goro {

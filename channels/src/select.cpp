@@ -57,12 +57,16 @@ std::uint32_t fastrandn(std::uint32_t n) noexcept {
   return static_cast<std::uint32_t>((std::uint64_t{fastrand()} * n) >> 32);
 }
 
+// Locks takes and releases the lock of every distinct channel of a select,
+// in lock order. clang's analysis cannot follow a set of locks chosen at run
+// time: the code between lock() and unlock() says which it relies on with
+// assert_held().
 struct Locks {
   const SelectCase* cases;
   const std::uint16_t* order;  // lock order (indices into cases)
   int n;
 
-  void lock() const noexcept {
+  void lock() const noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     ChanBase* prev = nullptr;
     for (int i = 0; i < n; ++i) {
       ChanBase* c = cases[order[i]].c;
@@ -70,7 +74,7 @@ struct Locks {
       prev = c;
     }
   }
-  void unlock() const noexcept {
+  void unlock() const noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     // Reverse order, each distinct channel once.
     for (int i = n - 1; i >= 0; --i) {
       ChanBase* c = cases[order[i]].c;
@@ -148,6 +152,7 @@ int select_go(SelectCase* cases, int ncases, bool block, bool* received) {
     const int i = pollorder[k];
     SelectCase& cas = cases[i];
     ChanBase* c = cas.c;
+    c->lock.assert_held();
     if (cas.is_send) {
       if (c->closed.load(std::memory_order_relaxed)) {
         locks.unlock();
@@ -202,6 +207,7 @@ int select_go(SelectCase* cases, int ncases, bool block, bool* received) {
     w.sel = &state;
     w.case_index = static_cast<std::uint32_t>(i);
     w.chan = cases[i].c;
+    w.chan->lock.assert_held();
     (cases[i].is_send ? w.chan->sendq : w.chan->recvq).push(&w);
     ++w.chan->select_pins;  // keeps the channel until step 7 (orphans)
   }
@@ -213,6 +219,7 @@ int select_go(SelectCase* cases, int ncases, bool block, bool* received) {
     bool dead = false;
     for (int k = 0; k < n; ++k) {
       ChanWaiter& w = waiters[k];
+      w.chan->lock.assert_held();
       (cases[w.case_index].is_send ? w.chan->sendq : w.chan->recvq).remove(&w);
       --w.chan->select_pins;
       if (w.chan->dead) [[unlikely]] {

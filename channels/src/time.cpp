@@ -14,6 +14,8 @@
 #include <limits>
 #include <new>
 
+#include "goro/detail/chan_core.hpp"
+
 namespace goro {
 namespace {
 

@@ -57,6 +57,7 @@
 //     the unlink and the ready; readying under lock_ rules that out at the
 //     cost of a lock held across a few ready() calls.
 #include "goro/future.hpp"
+#include "goro/park.hpp"
 
 #include <cxxabi.h>
 
@@ -77,15 +78,6 @@ struct FutureWaiter {
   bool linked = false;     // in core->waiters_ (under core->lock_)
   bool timed_out = false;  // set by the timer callback (under core->lock_)
 };
-
-namespace {
-
-bool unlock_core(Goroutine*, void* lock) {
-  static_cast<SpinLock*>(lock)->unlock();
-  return true;
-}
-
-}  // namespace
 
 bool is_forced_unwind() noexcept {
   // The runtime's goro::rt::ForcedUnwind is private to runtime/ and is not
@@ -136,7 +128,7 @@ void FutureCore::complete(std::uint8_t state) noexcept {
 // skew it.
 void FutureCore::park_linked(FutureWaiter* w) {
   try {
-    park(&unlock_core, &lock_, WaitReason::future_get);
+    park_releasing(lock_, WaitReason::future_get);
   } catch (...) {
     // Readied by complete() or the timer: unlinked, nothing to undo, and
     // the core may be gone by now (essay: Orphans).

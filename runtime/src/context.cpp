@@ -236,6 +236,5 @@ void machine_context_init(Machine* m) noexcept {
   }
 }
 
-void machine_context_fini(Machine* m) noexcept { (void)m; }
 
 }  // namespace goro::rt

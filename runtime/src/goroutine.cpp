@@ -64,6 +64,7 @@ thread_local Machine* t_machine = nullptr;
 struct ThreadRecord {
   ThreadRecord() {
     g.is_thread = true;
+    // Born running (it is the thread itself), so not through set_status.
     g.status.store(GStatus::kRunning, std::memory_order_relaxed);
   }
   Goroutine g;
@@ -104,14 +105,14 @@ void maybe_unwind(Goroutine* g) {
 void thread_park(Goroutine* t, UnlockFn unlock, void* arg, WaitReason reason) {
   t->thread_note.clear();
   t->wait_reason.store(reason, std::memory_order_relaxed);
-  t->status.store(GStatus::kWaiting, std::memory_order_relaxed);
+  set_status<GStatus::kRunning, GStatus::kWaiting>(t, std::memory_order_relaxed);
   if (unlock != nullptr && !unlock(t, arg)) {
-    t->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    set_status<GStatus::kWaiting, GStatus::kRunning>(t, std::memory_order_relaxed);
     t->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
     return;
   }
   while (!t->thread_note.woken()) t->thread_note.sleep();
-  t->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  set_status<GStatus::kRunnable, GStatus::kRunning>(t, std::memory_order_relaxed);
   t->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
 }
 
@@ -222,6 +223,26 @@ std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
   std::abort();
 }
 
+namespace {
+const char* status_name(GStatus s) noexcept {
+  switch (s) {
+    case GStatus::kDead: return "dead";
+    case GStatus::kRunnable: return "runnable";
+    case GStatus::kRunning: return "running";
+    case GStatus::kSyscall: return "syscall";
+    case GStatus::kWaiting: return "waiting";
+  }
+  return "?";
+}
+}  // namespace
+
+[[noreturn]] void bad_status(const Goroutine* g, GStatus seen, GStatus from, GStatus to) noexcept {
+  print_stderr("runtime: casgstatus: goroutine {}{} is {}, not {}, on its way to {}\n",
+               g->id.load(std::memory_order_relaxed), g->is_thread ? " (a plain thread)" : "", status_name(seen),
+               status_name(from), status_name(to));
+  fatal("casgstatus: bad incoming values");
+}
+
 [[noreturn]] void stack_overflow(Goroutine* g) noexcept {
   const char* file = g->file.load(std::memory_order_relaxed);
   print_stderr("runtime: goroutine {} stack exceeds its {}-byte limit (created at {}:{})\n"
@@ -232,7 +253,7 @@ std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
   std::abort();
 }
 
-Goroutine* gfget(Processor* p) {
+Goroutine* gfree_get(Processor* p) {
   int n = p->gfree_count.load(std::memory_order_relaxed);
   if (n == 0) n = g_runtime->records.get_batch(p->gfree, kGFreeBatch);
   if (n == 0) return g_runtime->records.make();
@@ -240,7 +261,7 @@ Goroutine* gfget(Processor* p) {
   return p->gfree[n - 1];
 }
 
-void gfput(Processor* p, Goroutine* g) noexcept {
+void gfree_put(Processor* p, Goroutine* g) noexcept {
   int n = p->gfree_count.load(std::memory_order_relaxed);
   if (n == Processor::kGFreeMax) {
     // Give the older half to the global cache so other Ps can use it; keep
@@ -322,12 +343,12 @@ void remove_panic_handler() noexcept { std::set_terminate(g_previous_terminate);
 void goexit0(Machine* m, Goroutine* g) {
   Runtime* rt = g_runtime;
   context_destroyed(g);
-  g->status.store(GStatus::kDead, std::memory_order_release);
+  set_status<GStatus::kRunning, GStatus::kDead>(g, std::memory_order_release);
   const bool was_main = g->id.load(std::memory_order_relaxed) == 1 && !rt->tearing_down;
   g->name.store(nullptr, std::memory_order_relaxed);
   rt->live.fetch_sub(1, std::memory_order_relaxed);
   unbind_stack(m->p, g);
-  gfput(m->p, g);
+  gfree_put(m->p, g);
   if (was_main) begin_exit();
 }
 
@@ -338,23 +359,16 @@ static bool ready_status(Goroutine* g) noexcept {
   // goroutine, the loser must not queue it a second time (two Ms would run
   // one stack). Acquire pairs with finish_switch_out's release store of
   // kWaiting: g's context is saved.
-  GStatus expected = GStatus::kWaiting;
-  if (g->status.compare_exchange_strong(expected, GStatus::kRunnable, std::memory_order_acq_rel)) {
-    return true;
+  if (cas_status<GStatus::kWaiting, GStatus::kRunnable>(g, std::memory_order_acq_rel)) return true;
+  if (g_runtime == nullptr || !g_runtime->tearing_down) [[unlikely]] {
+    bad_status(g, g->status.load(std::memory_order_relaxed), GStatus::kWaiting, GStatus::kRunnable);
   }
-  if (g_runtime == nullptr || !g_runtime->tearing_down) fatal("goro: ready() of a goroutine that is not parked");
   // The teardown made g runnable itself; this waker has taken g's waiter
   // out of its primitive and finished the operation, just as if its
   // ready() had come first (detail::park_abandoned). Teardown thread only:
   // plain threads never get here once the run is over (ready()).
   g->abandoned = false;
   return false;
-}
-
-void ready_from_scheduler(Goroutine* g) noexcept {
-  Machine* m = this_machine();
-  if (!ready_status(g)) return;
-  if (runq_put(m->p, g, /*next=*/true)) wakep();
 }
 
 bool make_runnable(Goroutine* g) noexcept { return ready_status(g); }
@@ -372,7 +386,7 @@ void enter_blocking(Machine* m, Goroutine* g) noexcept {
   m->p = nullptr;
   // Release: a stack walker that loads kSyscall (acquire) sees syscall_regs
   // and the frames above them.
-  g->status.store(GStatus::kSyscall, std::memory_order_release);
+  set_status<GStatus::kRunning, GStatus::kSyscall>(g, std::memory_order_release);
   // Release: sysmon's CAS on status sees everything we did as owner.
   p->status.store(PStatus::kSyscall, std::memory_order_release);
 }
@@ -389,19 +403,19 @@ void exit_blocking(Goroutine* g) noexcept {
   if (p->status.compare_exchange_strong(expected, PStatus::kRunning, std::memory_order_acquire)) {
     m->p = p;
     m->blocked.store(false, std::memory_order_relaxed);
-    g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    set_status<GStatus::kSyscall, GStatus::kRunning>(g, std::memory_order_relaxed);
     hold_check(g);  // a walker may be reading the frames we return to
     return;
   }
   // Our P was handed off. Any idle P will do.
   Runtime* rt = g_runtime;
   rt->lock.lock();
-  Processor* idle = rt->exiting.load(std::memory_order_relaxed) ? nullptr : pidleget_locked();
+  Processor* idle = rt->exiting.load(std::memory_order_relaxed) ? nullptr : idle_p_get_locked(rt);
   if (idle != nullptr) m->blocked.store(false, std::memory_order_relaxed);
   rt->lock.unlock();
   if (idle != nullptr) {
-    acquirep(m, idle);
-    g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    acquire_p(m, idle);
+    set_status<GStatus::kSyscall, GStatus::kRunning>(g, std::memory_order_relaxed);
     hold_check(g);
     return;
   }
@@ -526,7 +540,7 @@ bool unwinding() noexcept {
 
 void ready(Goroutine* g) noexcept {
   if (g->is_thread) {
-    g->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+    set_status<GStatus::kWaiting, GStatus::kRunnable>(g, std::memory_order_relaxed);
     g->thread_note.wakeup();
     return;
   }
@@ -539,7 +553,7 @@ void ready(Goroutine* g) noexcept {
     // goroutine left waiting in runnext is caught by sysmon. (Go wakes an
     // M every time; the woken M then steals the pair apart. See
     // docs/design.md, "Waking Ms".)
-    if (runq_put(m->p, g, /*next=*/true)) wakep();
+    if (runq_put(m->p, g, /*next=*/true)) wake_p();
     return;
   }
   // A plain thread (or an M inside blocking()): the global queue.
@@ -547,7 +561,7 @@ void ready(Goroutine* g) noexcept {
   if (!ref) return;  // the run is over; teardown unwinds g
   if (!ready_status(g)) return;
   global_runq_put(g);
-  wakep();
+  wake_p();
 }
 
 void yield() {
@@ -586,7 +600,7 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
   if (p != nullptr) {
     rt = g_runtime;
     parent = m->curg.load(std::memory_order_relaxed);
-    g = gfget(p);
+    g = gfree_get(p);
   } else {
     // A plain thread (or an M inside blocking()): hold the runtime until commit.
     rt = external_acquire();
@@ -629,7 +643,7 @@ static void release_reserved(Goroutine* g) noexcept {
   if (g->fn_on_heap) ::operator delete(g->fn);
   g->fn = nullptr;
   if (p != nullptr) {
-    gfput(p, g);
+    gfree_put(p, g);
   } else {
     g_runtime->records.put_batch(&g, 1);
     external_release();
@@ -657,16 +671,16 @@ void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
   g->unwind_throws = 0;
   g->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
   // Release: a stack walker that loads kRunnable (acquire) sees started.
-  g->status.store(GStatus::kRunnable, std::memory_order_release);
+  set_status<GStatus::kDead, GStatus::kRunnable>(g, std::memory_order_release);
   rt->live.fetch_add(1, std::memory_order_relaxed);
   if (p != nullptr) {
     p->created.add();
     runq_put(p, g, /*next=*/true);
-    wakep();
+    wake_p();
     preempt_point();
   } else {
     global_runq_put(g);
-    wakep();
+    wake_p();
     external_release();
   }
 }

@@ -46,6 +46,26 @@ enum class GStatus : std::uint8_t {
   kWaiting = 4,   // parked (_Gwaiting)
 };
 
+// legal_transition is the state machine every status change must follow
+// (Go's casgstatus checks the same): born runnable, run, then park, yield,
+// block, or exit; a parked goroutine is readied (or resumes at once when
+// its park was cancelled); one in blocking() gets its P back or queues.
+constexpr bool legal_transition(GStatus from, GStatus to) noexcept {
+  switch (from) {
+    case GStatus::kDead: return to == GStatus::kRunnable;
+    case GStatus::kRunnable: return to == GStatus::kRunning;
+    case GStatus::kRunning:
+      return to == GStatus::kWaiting || to == GStatus::kRunnable || to == GStatus::kSyscall || to == GStatus::kDead;
+    case GStatus::kSyscall: return to == GStatus::kRunning || to == GStatus::kRunnable;
+    case GStatus::kWaiting: return to == GStatus::kRunnable || to == GStatus::kRunning;
+  }
+  return false;
+}
+
+// bad_status reports a status change from a state other than the one its
+// caller is in charge of, and dies (Go: "casgstatus: bad incoming values").
+[[noreturn]] void bad_status(const Goroutine* g, GStatus seen, GStatus from, GStatus to) noexcept;
+
 struct RegisterState;  // traceback.hpp
 
 // wait_for_walker is the slow path of hold_check (below): g is held by a
@@ -187,6 +207,30 @@ namespace goro::rt {
 inline void hold_check(const Goroutine* g) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the load stays after the status store
   if (g->held.load(std::memory_order_acquire)) [[unlikely]] wait_for_walker(g);
+}
+
+// set_status moves g from From to To: every status store goes through it
+// (CASes too: cas_status). The transition itself is checked when compiled;
+// that g is in From when it runs is checked with one load of a cache line
+// the store is about to write, and a mismatch is fatal: a goroutine made
+// runnable twice, or run while parked, would otherwise run one stack on
+// two threads.
+template <GStatus From, GStatus To>
+inline void set_status(Goroutine* g, std::memory_order order) noexcept {
+  static_assert(legal_transition(From, To), "illegal goroutine status transition");
+  const GStatus seen = g->status.load(std::memory_order_relaxed);
+  if (seen != From) [[unlikely]] bad_status(g, seen, From, To);
+  g->status.store(To, order);
+}
+
+// cas_status is set_status for a change that may lose a race (two parties
+// readying one goroutine, teardown against a waker): false, and g left as
+// it is, when g is not in From.
+template <GStatus From, GStatus To>
+inline bool cas_status(Goroutine* g, std::memory_order order) noexcept {
+  static_assert(legal_transition(From, To), "illegal goroutine status transition");
+  GStatus expected = From;
+  return g->status.compare_exchange_strong(expected, To, order);
 }
 
 }  // namespace goro::rt

@@ -1,6 +1,8 @@
 // lock.cpp: slow paths of Lock and Note (see lock.hpp).
 #include "goro/detail/lock.hpp"
 
+#include "goro/detail/futex.hpp"
+
 #include <sched.h>
 
 namespace goro::detail {
@@ -31,6 +33,8 @@ void Lock::lock_slow() noexcept {
     futex_wait(&state_, kSleeping);
   }
 }
+
+void Lock::wake_sleeper() noexcept { futex_wake(&state_, 1); }
 
 void SpinLock::lock_slow() noexcept {
   // Spin on a plain load (no cache-line ping-pong), then try again; after a

@@ -1,7 +1,9 @@
 // lock.hpp: the runtime's names for the futex lock and note (defined in
-// goro/detail/lock.hpp so that channels and sync can share them).
+// goro/detail/lock.hpp and goro/detail/futex.hpp so that channels and sync
+// can share them).
 #pragma once
 
+#include "goro/detail/futex.hpp"
 #include "goro/detail/lock.hpp"
 
 namespace goro::rt {

@@ -7,7 +7,7 @@
 // only its own frames, and park's unlock function runs only after the
 // goroutine's context is saved.
 //
-// An M holds at most one P. Without one it sleeps on its note until startm()
+// An M holds at most one P. Without one it sleeps on its note until start_m()
 // hands it a P (nextp) and wakes it. One idle M at a time blocks in the
 // network poller instead, until I/O or the earliest timer of all Ps
 // (Runtime::lastpoll, netpoll.cpp).
@@ -51,11 +51,11 @@ struct alignas(64) Machine {
   Processor* p = nullptr;
   // oldp is the P left in kSyscall while inside blocking(); we try to get it back.
   Processor* oldp = nullptr;
-  // nextp is the P handed over by startm(); written before the note wakes us.
+  // nextp is the P handed over by start_m(); written before the note wakes us.
   Processor* nextp = nullptr;
 
   // spinning: looking for work without having found any (counted in
-  // Runtime::nmspinning). Written by the owner (and by startm under the
+  // Runtime::nmspinning). Written by the owner (and by start_m under the
   // lock while the M sleeps); atomic only so schedtrace may read it.
   std::atomic<bool> spinning{false};
 

@@ -85,7 +85,7 @@ struct alignas(64) Processor {
   // migrant: GORODEBUG=migrate=1 only. The goroutine whose M handed this P
   // to another M so that it resumes there; the next holder runs it first,
   // so a migration keeps the run order. Read and written only by the P's
-  // holder (startm's lock orders the hand-over).
+  // holder (start_m's lock orders the hand-over).
   Goroutine* migrant = nullptr;
 
   // schedtick counts scheduling rounds (owner writes; sysmon reads to spot a
@@ -111,7 +111,6 @@ struct alignas(64) Processor {
   std::uint64_t goid_next = 0;
   std::uint64_t goid_end = 0;
 
-  std::uint64_t rng = 0;  // owner: steal order, select shuffles
   int direct_streak = 0;  // owner: direct switches since the last trip through g0
   // fairness_due: the direct-switch streak sent us through g0; look at the
   // global queue first (owner). Without it the streak and the 61-tick check
@@ -121,7 +120,7 @@ struct alignas(64) Processor {
   // Timers: a 4-ary min-heap on when_, under timer_lock. timer0_when caches
   // the earliest when (kNoTimer if none) so others can check without the lock.
   Lock timer_lock;
-  std::vector<RuntimeTimer*> timers;
+  std::vector<RuntimeTimer*> timers GORO_GUARDED_BY(timer_lock);
   std::atomic<std::int64_t> timer0_when{kNoTimer};
   // running_timer is the timer whose callback is running (null if none);
   // one M at a time runs a P's timers (timers_busy). stop() waits while
@@ -150,10 +149,10 @@ struct alignas(64) Processor {
   std::int64_t timer_count() noexcept;
 
  private:
-  void sift_up(std::size_t i) noexcept;
-  void sift_down(std::size_t i) noexcept;
-  void remove_at(std::size_t i) noexcept;
-  void update_timer0() noexcept;
+  void sift_up(std::size_t i) noexcept GORO_REQUIRES(timer_lock);
+  void sift_down(std::size_t i) noexcept GORO_REQUIRES(timer_lock);
+  void remove_at(std::size_t i) noexcept GORO_REQUIRES(timer_lock);
+  void update_timer0() noexcept GORO_REQUIRES(timer_lock);
 };
 
 }  // namespace goro::rt

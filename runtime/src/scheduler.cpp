@@ -26,12 +26,12 @@
 // Spinning. An M without work "spins" (looks for work to steal) only while
 // fewer than half of the busy Ps have a spinning M (2*nmspinning < busy Ps),
 // so spinning burns bounded CPU. Making a goroutine runnable wakes an idle P
-// (wakep) only if no M is spinning: a spinning M will find the goroutine.
-// A spinning M that finds work stops spinning and calls wakep, so there is
+// (wake_p) only if no M is spinning: a spinning M will find the goroutine.
+// A spinning M that finds work stops spinning and calls wake_p, so there is
 // always one more looker while work appears. The delicate part (Go's
 // "missed wake-up" dance): an M that stops spinning must re-check every
 // run queue after decrementing nmspinning, because a goroutine made
-// runnable while nmspinning > 0 did not call wakep.
+// runnable while nmspinning > 0 did not call wake_p.
 //
 // Sleeping. An idle M sleeps on its note (a futex) and uses no CPU. At most
 // one idle M at a time (the poller, Runtime::lastpoll == 0) instead blocks
@@ -67,10 +67,10 @@
 #include <system_error>
 #include <thread>
 
-#include "external.hpp"
-#include "goro/detail/debug.hpp"
 #include <fmt/format.h>
 
+#include "external.hpp"
+#include "goro/detail/debug.hpp"
 #include "netpoll.hpp"
 #include "print_stderr.hpp"
 #include "sanitizers.hpp"
@@ -120,21 +120,21 @@ std::uint64_t splitmix(std::uint64_t& s) noexcept {
 }
 
 // Global run queue, under rt->lock.
-void globrunq_put_locked(Runtime* rt, Goroutine* g) {
+void global_runq_put_locked(Runtime* rt, Goroutine* g) GORO_REQUIRES(rt->lock) {
   rt->runq.push_back(g);
   rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
 }
 
-Goroutine* globrunq_pop_locked(Runtime* rt) noexcept {
+Goroutine* global_runq_pop_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   Goroutine* g = rt->runq.pop_front();
   rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
   return g;
 }
 
-// globrunq_get_locked takes a share of the global queue: one to run and
+// global_runq_get_locked takes a share of the global queue: one to run and
 // the rest into p's local queue (Go's globrunqget). max = 0: no limit but
 // the fair share. The caller's local queue must be empty when max != 1.
-Goroutine* globrunq_get_locked(Runtime* rt, Processor* p, std::int64_t max) noexcept {
+Goroutine* global_runq_get_locked(Runtime* rt, Processor* p, std::int64_t max) noexcept GORO_REQUIRES(rt->lock) {
   const auto size = static_cast<std::int64_t>(rt->runq.size());
   if (size == 0) return nullptr;
   std::int64_t n = std::min<std::int64_t>(size, size / rt->procs + 1);
@@ -217,7 +217,7 @@ Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept {
   return g;
 }
 
-Machine* mget_locked(Runtime* rt) noexcept {
+Machine* idle_m_get_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   Machine* m = rt->midle;
   if (m == nullptr) return nullptr;
   rt->midle = m->idle_link;
@@ -227,14 +227,14 @@ Machine* mget_locked(Runtime* rt) noexcept {
   return m;
 }
 
-void mput_locked(Runtime* rt, Machine* m) noexcept {
+void idle_m_put_locked(Runtime* rt, Machine* m) noexcept GORO_REQUIRES(rt->lock) {
   m->idle_link = rt->midle;
   rt->midle = m;
   m->on_idle_list = true;
   ++rt->nmidle;
 }
 
-void mremove_locked(Runtime* rt, Machine* m) noexcept {
+void idle_m_remove_locked(Runtime* rt, Machine* m) noexcept GORO_REQUIRES(rt->lock) {
   for (Machine** pp = &rt->midle; *pp != nullptr; pp = &(*pp)->idle_link) {
     if (*pp == m) {
       *pp = m->idle_link;
@@ -248,14 +248,14 @@ void mremove_locked(Runtime* rt, Machine* m) noexcept {
 
 void mstart(Machine* m);
 
-void newm(Runtime* rt, Processor* p, bool spinning) {
+void new_m(Runtime* rt, Processor* p, bool spinning) {
   auto owned = std::make_unique<Machine>(rt->mcount.fetch_add(1, std::memory_order_relaxed));
   Machine* m = owned.get();
   m->nextp = p;
   m->spinning = spinning;
   m->rng = static_cast<std::uint64_t>(now_ns()) ^ (std::uint64_t{static_cast<unsigned>(m->id)} << 32);
   // In allm before the thread exists: begin_exit wakes every M in allm,
-  // and an M that is not there yet could stop (stopm) before begin_exit,
+  // and an M that is not there yet could stop (stop_m) before begin_exit,
   // be missed by its wake-ups and sleep forever; run()'s join loop, too,
   // must not finish while an M it cannot see is starting.
   {
@@ -277,24 +277,24 @@ void reset_spinning(Machine* m) noexcept {
   if (g_runtime->nmspinning.fetch_sub(1, std::memory_order_acq_rel) - 1 < 0) {
     fatal("goro: negative nmspinning");
   }
-  wakep();
+  wake_p();
 }
 
-void releasep(Machine* m) noexcept {
+void release_p(Machine* m) noexcept {
   Processor* p = m->p;
   m->p = nullptr;
   p->m.store(nullptr, std::memory_order_relaxed);
 }
 
-// stopm puts m (holding no P) on the idle list and sleeps until startm hands
+// stop_m puts m (holding no P) on the idle list and sleeps until start_m hands
 // it a P (returns true, m->p set) or the run exits (false).
-bool stopm(Runtime* rt, Machine* m) {
+bool stop_m(Runtime* rt, Machine* m) {
   {
     LockGuard l(rt->lock);
     if (rt->exiting.load(std::memory_order_relaxed)) return false;
     m->nextp = nullptr;
     m->park_note.clear();
-    mput_locked(rt, m);
+    idle_m_put_locked(rt, m);
   }
   m->park_note.sleep();
   Processor* p;
@@ -302,15 +302,15 @@ bool stopm(Runtime* rt, Machine* m) {
     LockGuard l(rt->lock);
     if (m->on_idle_list) {
       // Woken for the exit.
-      mremove_locked(rt, m);
+      idle_m_remove_locked(rt, m);
       return false;
     }
-    // startm took us off the list and set nextp under the lock.
+    // start_m took us off the list and set nextp under the lock.
     p = m->nextp;
     m->nextp = nullptr;
   }
   if (p == nullptr) return false;
-  acquirep(m, p);
+  acquire_p(m, p);
   return true;
 }
 
@@ -382,7 +382,7 @@ int foreign_threads(Runtime* rt) {
 // positives.
 // all_parked reports, under the scheduler lock, whether no P is busy,
 // nothing is queued and no goroutine is inside blocking().
-bool all_parked_locked(Runtime* rt) noexcept {
+bool all_parked_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   if (rt->npidle.load(std::memory_order_relaxed) != rt->procs || rt->runq.size() != 0) return false;
   for (const auto& m : rt->allm) {
     if (m->blocked.load(std::memory_order_relaxed)) return false;
@@ -406,7 +406,7 @@ void check_dead(Runtime* rt) {
   // The thread count is read without the lock: if any goroutine ran
   // meanwhile (it may have started a thread and parked again), the
   // snapshot is stale. With every P idle, running anything takes an
-  // acquirep: only a world that stood still the whole time is dead. And
+  // acquire_p: only a world that stood still the whole time is dead. And
   // it must stand still for a while: two looks 50 ms apart, both with no
   // foreign thread, so a thread caught starting or ending cannot fool us.
   // (A deadlock reported 50 ms late is still a deadlock reported.)
@@ -451,7 +451,7 @@ top:
     if ((fairness_due || p->schedtick.load(std::memory_order_relaxed) % 61 == 0) &&
         rt->runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(rt->lock);
-      if (Goroutine* g = globrunq_get_locked(rt, p, 1)) {
+      if (Goroutine* g = global_runq_get_locked(rt, p, 1)) {
         *inherit = false;
         return g;
       }
@@ -461,7 +461,7 @@ top:
 
     if (rt->runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(rt->lock);
-      if (Goroutine* g = globrunq_get_locked(rt, p, 0)) {
+      if (Goroutine* g = global_runq_get_locked(rt, p, 0)) {
         *inherit = false;
         return g;
       }
@@ -520,12 +520,12 @@ top:
     {
       LockGuard l(rt->lock);
       if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
-      if (Goroutine* g = globrunq_get_locked(rt, p, 0)) {
+      if (Goroutine* g = global_runq_get_locked(rt, p, 0)) {
         *inherit = false;
         return g;
       }
-      releasep(m);
-      pidleput_locked(p);
+      release_p(m);
+      idle_p_put_locked(rt, p);
     }
 
     if (m->spinning) {
@@ -542,10 +542,10 @@ top:
         Processor* np;
         {
           LockGuard l(rt->lock);
-          np = pidleget_locked();
+          np = idle_p_get_locked(rt);
         }
         if (np != nullptr) {
-          acquirep(m, np);
+          acquire_p(m, np);
           m->spinning = true;
           rt->nmspinning.fetch_add(1, std::memory_order_acq_rel);
           goto top;
@@ -556,7 +556,7 @@ top:
 
 idle:
   // No P. One idle M at a time blocks in the poller, until I/O or the
-  // earliest timer; the others sleep until startm hands them a P.
+  // earliest timer; the others sleep until start_m hands them a P.
   for (;;) {
     if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
     std::int64_t next = next_timer_when();
@@ -580,10 +580,10 @@ idle:
       Processor* np;
       {
         LockGuard l(rt->lock);
-        np = pidleget_locked();
+        np = idle_p_get_locked(rt);
       }
       if (np != nullptr) {
-        acquirep(m, np);
+        acquire_p(m, np);
         if (n > 0) {
           inject_list(m, list + 1, n - 1);
           if (make_runnable(list[0])) {
@@ -601,7 +601,7 @@ idle:
       if (until == 0 || until > next) netpoll_break();
     }
     if (rt->debug.deadlock_check) check_dead(rt);
-    if (stopm(rt, m)) goto top;
+    if (stop_m(rt, m)) goto top;
   }
 }
 
@@ -611,10 +611,9 @@ void mstart(Machine* m) {
   machine_signal_init(m);
   Processor* p = m->nextp;
   m->nextp = nullptr;
-  acquirep(m, p);
+  acquire_p(m, p);
   schedule_loop(m);
   machine_signal_fini(m);
-  machine_context_fini(m);
   set_current_machine(nullptr);
   m->exited.store(true, std::memory_order_release);
 }
@@ -678,7 +677,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
   orphans_teardown_begin();
   if (m0->p == nullptr) {
     LockGuard l(rt->lock);
-    Processor* p = pidleget_locked();
+    Processor* p = idle_p_get_locked(rt);
     if (p == nullptr) fatal("goro: no P for teardown");
     m0->p = p;
     p->m.store(m0, std::memory_order_relaxed);
@@ -694,12 +693,11 @@ void unwind_all(Runtime* rt, Machine* m0) {
   }
   {
     LockGuard l(rt->lock);
-    while (Goroutine* g = globrunq_pop_locked(rt)) todo.push_back(g);
+    while (Goroutine* g = global_runq_pop_locked(rt)) todo.push_back(g);
   }
   record_leftovers(rt);
   rt->records.for_each([&](Goroutine* g) {
-    GStatus expected = GStatus::kWaiting;
-    if (g->status.compare_exchange_strong(expected, GStatus::kRunnable)) {
+    if (cas_status<GStatus::kWaiting, GStatus::kRunnable>(g, std::memory_order_seq_cst)) {
       // Nothing ended its park: its waiter may still be linked somewhere
       // (detail::park_abandoned, orphans.cpp).
       g->abandoned = true;
@@ -725,7 +723,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
     Goroutine* g = runq_get(p, &inherit);
     if (g == nullptr) {
       LockGuard l(rt->lock);
-      g = globrunq_get_locked(rt, p, 0);
+      g = global_runq_get_locked(rt, p, 0);
     }
     if (g == nullptr) break;
     g->unwind = true;
@@ -750,7 +748,6 @@ Runtime::Runtime(int procs_, std::size_t stack_size) : procs(procs_), stacks(sta
   allp.reserve(static_cast<std::size_t>(procs));
   for (int i = 0; i < procs; ++i) {
     allp.push_back(std::make_unique<Processor>(i));
-    allp.back()->rng = static_cast<std::uint64_t>(now_ns()) + static_cast<std::uint64_t>(i) * 7919;
   }
   for (int i = 1; i <= procs; ++i) {
     if (std::gcd(i, procs) == 1) steal_strides.push_back(i);
@@ -782,11 +779,10 @@ bool runq_put(Processor* p, Goroutine* g, bool next) noexcept {
 void global_runq_put(Goroutine* g) noexcept {
   Runtime* rt = g_runtime;
   LockGuard l(rt->lock);
-  globrunq_put_locked(rt, g);
+  global_runq_put_locked(rt, g);
 }
 
-void pidleput_locked(Processor* p) noexcept {
-  Runtime* rt = g_runtime;
+void idle_p_put_locked(Runtime* rt, Processor* p) noexcept GORO_REQUIRES(rt->lock) {
   p->status.store(PStatus::kIdle, std::memory_order_release);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->idle_link = rt->pidle;
@@ -794,8 +790,7 @@ void pidleput_locked(Processor* p) noexcept {
   rt->npidle.fetch_add(1, std::memory_order_seq_cst);
 }
 
-Processor* pidleget_locked() noexcept {
-  Runtime* rt = g_runtime;
+Processor* idle_p_get_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   Processor* p = rt->pidle;
   if (p == nullptr) return nullptr;
   rt->pidle = p->idle_link;
@@ -804,7 +799,7 @@ Processor* pidleget_locked() noexcept {
   return p;
 }
 
-void acquirep(Machine* m, Processor* p) noexcept {
+void acquire_p(Machine* m, Processor* p) noexcept {
   g_runtime->p_acquires.fetch_add(1, std::memory_order_relaxed);
   m->p = p;
   p->m.store(m, std::memory_order_relaxed);
@@ -813,7 +808,7 @@ void acquirep(Machine* m, Processor* p) noexcept {
   if (g_runtime->sysmon_deep_sleep.load(std::memory_order_seq_cst)) wake_sysmon();
 }
 
-void wakep() noexcept {
+void wake_p() noexcept {
   Runtime* rt = g_runtime;
   // Only one spinning M is started at a time; it starts the next one when it
   // finds work (reset_spinning).
@@ -821,29 +816,29 @@ void wakep() noexcept {
   if (rt->nmspinning.load(std::memory_order_seq_cst) != 0) return;
   int expected = 0;
   if (!rt->nmspinning.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
-  startm(nullptr, true);
+  start_m(nullptr, true);
 }
 
-void startm(Processor* p, bool spinning) {
+void start_m(Processor* p, bool spinning) {
   Runtime* rt = g_runtime;
   Machine* m;
   {
     LockGuard l(rt->lock);
     if (rt->exiting.load(std::memory_order_relaxed) || rt->tearing_down) {
-      if (p != nullptr) pidleput_locked(p);
+      if (p != nullptr) idle_p_put_locked(rt, p);
       if (spinning) rt->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
       return;
     }
     if (p == nullptr) {
-      p = pidleget_locked();
+      p = idle_p_get_locked(rt);
       if (p == nullptr) {
         if (spinning) rt->nmspinning.fetch_sub(1, std::memory_order_acq_rel);
         return;
       }
     }
-    m = mget_locked(rt);
+    m = idle_m_get_locked(rt);
     if (m != nullptr) {
-      // Set under the lock: stopm reads them after seeing itself off the list.
+      // Set under the lock: stop_m reads them after seeing itself off the list.
       m->nextp = p;
       m->spinning = spinning;
     }
@@ -852,22 +847,22 @@ void startm(Processor* p, bool spinning) {
     m->park_note.wakeup();
     return;
   }
-  newm(rt, p, spinning);
+  new_m(rt, p, spinning);
 }
 
-void handoffp(Processor* p) {
+void handoff_p(Processor* p) {
   Runtime* rt = g_runtime;
   // Local or global work: an M must run it.
   if (!p->runq.empty() || p->runnext.load(std::memory_order_acquire) != nullptr ||
       rt->runq_size.load(std::memory_order_relaxed) > 0) {
-    startm(p, false);
+    start_m(p, false);
     return;
   }
   // No one is spinning or idle: start a spinner to look for work.
   if (rt->nmspinning.load(std::memory_order_relaxed) + rt->npidle.load(std::memory_order_relaxed) == 0) {
     int expected = 0;
     if (rt->nmspinning.compare_exchange_strong(expected, 1)) {
-      startm(p, true);
+      start_m(p, true);
       return;
     }
   }
@@ -880,10 +875,10 @@ void handoffp(Processor* p) {
     // polling: an M must poll (Go's handoffp does the same).
     start = start || (!exiting && rt->npidle.load(std::memory_order_relaxed) == rt->procs - 1 &&
                       netpoll_waiters() > 0 && rt->lastpoll.load(std::memory_order_seq_cst) != 0);
-    if (!start) pidleput_locked(p);
+    if (!start) idle_p_put_locked(rt, p);
   }
   if (start) {
-    startm(p, false);
+    start_m(p, false);
     return;
   }
   // Its timers lost their M: make sure the poller wakes for them.
@@ -911,7 +906,7 @@ void wake_netpoller(std::int64_t when) noexcept {
   }
   // Nobody polls: if a P is idle, start an M; it will find the timer and
   // either run it or become the poller.
-  wakep();
+  wake_p();
 }
 
 void inject_list(Machine* m, Goroutine** list, int n) noexcept {
@@ -929,9 +924,9 @@ void inject_list(Machine* m, Goroutine** list, int n) noexcept {
   if (global > 0) {
     {
       LockGuard l(rt->lock);
-      for (int i = 0; i < global; ++i) globrunq_put_locked(rt, list[i]);
+      for (int i = 0; i < global; ++i) global_runq_put_locked(rt, list[i]);
     }
-    for (int i = 0; i < global && rt->npidle.load(std::memory_order_seq_cst) > 0; ++i) startm(nullptr, false);
+    for (int i = 0; i < global && rt->npidle.load(std::memory_order_seq_cst) > 0; ++i) start_m(nullptr, false);
   }
   for (int i = global; i < k; ++i) runq_put(p, list[i], false);
 }
@@ -958,7 +953,7 @@ bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
   switch (g->reason) {
     case SwitchReason::kPark: {
       // Release: whoever readies g sees its saved context.
-      g->status.store(GStatus::kWaiting, std::memory_order_release);
+      set_status<GStatus::kRunning, GStatus::kWaiting>(g, std::memory_order_release);
       const UnlockFn unlock = g->park_unlock;
       // After a successful unlock g may already be running elsewhere: hands off.
       return unlock != nullptr && !unlock(g, g->park_arg);
@@ -966,12 +961,12 @@ bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
     // kRunnable is stored with release, as kWaiting is: a stack walker
     // that loads it (acquire) sees the saved context.
     case SwitchReason::kYield:
-      g->status.store(GStatus::kRunnable, std::memory_order_release);
+      set_status<GStatus::kRunning, GStatus::kRunnable>(g, std::memory_order_release);
       runq_put(m->p, g, false);
       return false;
     case SwitchReason::kPreempt:
       // Go puts preempted goroutines on the global queue, so any P may pick them up.
-      g->status.store(GStatus::kRunnable, std::memory_order_release);
+      set_status<GStatus::kRunning, GStatus::kRunnable>(g, std::memory_order_release);
       global_runq_put(g);
       return false;
     case SwitchReason::kExit:
@@ -984,17 +979,17 @@ bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
       // its last look at the global queue, and nobody else would wake up
       // for g. With a P this M runs g itself; without one it stops in
       // find_runnable.
-      g->status.store(GStatus::kRunnable, std::memory_order_release);
+      set_status<GStatus::kSyscall, GStatus::kRunnable>(g, std::memory_order_release);
       {
         Runtime* rt = g_runtime;
         Processor* np = nullptr;
         {
           LockGuard l(rt->lock);
-          globrunq_put_locked(rt, g);
+          global_runq_put_locked(rt, g);
           m->blocked.store(false, std::memory_order_relaxed);
-          if (!rt->exiting.load(std::memory_order_relaxed)) np = pidleget_locked();
+          if (!rt->exiting.load(std::memory_order_relaxed)) np = idle_p_get_locked(rt);
         }
-        if (np != nullptr) acquirep(m, np);
+        if (np != nullptr) acquire_p(m, np);
       }
       return false;
   }
@@ -1005,8 +1000,8 @@ void finish_switch_out_direct(Machine* m, Goroutine* g) noexcept {
   if (finish_switch_out(m, g)) {
     // A cancelled park: g resumes as soon as the goroutine we switched to
     // gives up the P.
-    g->status.store(GStatus::kRunnable, std::memory_order_release);
-    if (runq_put(m->p, g, /*next=*/true)) wakep();
+    set_status<GStatus::kWaiting, GStatus::kRunnable>(g, std::memory_order_release);
+    if (runq_put(m->p, g, /*next=*/true)) wake_p();
   }
 }
 
@@ -1016,7 +1011,7 @@ void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) n
   p->switches.add();
   g->m = m;
   detail::t_preempt.store(false, std::memory_order_relaxed);  // m's own flag: this is m's thread
-  g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+  set_status<GStatus::kRunnable, GStatus::kRunning>(g, std::memory_order_relaxed);
   hold_check(g);  // a stack walker may be reading g's stack: wait for it
   // After the hold check: a walker that sees kRunnable must not see
   // started set for a goroutine whose first context is being built.
@@ -1041,8 +1036,8 @@ static void migrate_elsewhere(Machine* m, Goroutine* g) {
   // goroutine handed around in runnext would inherit its time slice
   // forever, and the global queue's every-61st-tick turn would never come).
   p->migrant = g;
-  releasep(m);
-  startm(p, /*spinning=*/false);
+  release_p(m);
+  start_m(p, /*spinning=*/false);
 }
 
 void execute(Machine* m, Goroutine* g, bool inherit_time) {
@@ -1064,11 +1059,11 @@ void execute(Machine* m, Goroutine* g, bool inherit_time) {
       // is a park too (with a short sleep, under load, that is common).
       // Release, as for any runnable goroutine: a stack walker that loads
       // kRunnable (acquire) sees the saved context.
-      g->status.store(GStatus::kRunnable, std::memory_order_release);
+      set_status<GStatus::kWaiting, GStatus::kRunnable>(g, std::memory_order_release);
       migrate_elsewhere(m, g);
       return;
     }
-    g->status.store(GStatus::kRunning, std::memory_order_relaxed);
+    set_status<GStatus::kWaiting, GStatus::kRunning>(g, std::memory_order_relaxed);
     hold_check(g);
     m->curg.store(g, std::memory_order_release);
   }
@@ -1143,8 +1138,8 @@ void schedule_loop(Machine* m) {
   if (m->p != nullptr) {
     Processor* p = m->p;
     LockGuard l(rt->lock);
-    releasep(m);
-    pidleput_locked(p);
+    release_p(m);
+    idle_p_put_locked(rt, p);
   }
 }
 
@@ -1204,12 +1199,16 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   rt->goid_gen.store(1, std::memory_order_relaxed);  // main is goroutine 1
   for (int i = procs - 1; i >= 0; --i) {
     LockGuard l(rt->lock);
-    pidleput_locked(rt->allp[static_cast<std::size_t>(i)].get());
+    idle_p_put_locked(rt, rt->allp[static_cast<std::size_t>(i)].get());
   }
 
   // M0 is the thread that called run().
-  rt->allm.push_back(std::make_unique<Machine>(rt->mcount.fetch_add(1, std::memory_order_relaxed)));
-  Machine* m0 = rt->allm.back().get();
+  Machine* m0;
+  {
+    LockGuard l(rt->lock);
+    rt->allm.push_back(std::make_unique<Machine>(rt->mcount.fetch_add(1, std::memory_order_relaxed)));
+    m0 = rt->allm.back().get();
+  }
   m0->is_m0 = true;
   m0->rng = static_cast<std::uint64_t>(rt->start_ns);
   set_current_machine(m0);
@@ -1219,11 +1218,11 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   machine_signal_init(m0);
   {
     LockGuard l(rt->lock);
-    m0->p = pidleget_locked();
+    m0->p = idle_p_get_locked(rt);
   }
-  acquirep(m0, m0->p);
+  acquire_p(m0, m0->p);
 
-  // Goroutine 1 runs main. Built by hand: no wakep before main even starts.
+  // Goroutine 1 runs main. Built by hand: no wake_p before main even starts.
   struct MainFn {
     InvokeFn invoke;
     void* arg;
@@ -1237,7 +1236,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   g1->file.store("goro::run", std::memory_order_relaxed);
   g1->line.store(0, std::memory_order_relaxed);
   g1->function.store("main", std::memory_order_relaxed);
-  g1->status.store(GStatus::kRunnable, std::memory_order_relaxed);
+  set_status<GStatus::kDead, GStatus::kRunnable>(g1, std::memory_order_relaxed);
   rt->live.store(1, std::memory_order_relaxed);
   m0->p->created.add();
   runq_put(m0->p, g1, false);
@@ -1249,7 +1248,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   schedule_loop(m0);
 
   // main returned. Stop sysmon first: once exiting is set, it is the only
-  // party that could still start a new M (handoffp from retake).
+  // party that could still start a new M (handoff_p from retake).
   rt->sysmon_stop.store(true, std::memory_order_seq_cst);
   wake_sysmon();
   rt->sysmon_thread.join();
@@ -1268,7 +1267,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
     for (Machine* m : ms) {
       for (;;) {
         if (m->exited.load(std::memory_order_acquire)) {
-          // newm assigns the handle just after the thread starts.
+          // new_m assigns the handle just after the thread starts.
           LockGuard l(rt->lock);
           if (m->thread.joinable()) break;
         }
@@ -1292,7 +1291,6 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   machine_signal_fini(m0);
   remove_panic_handler();
   remove_signal_handlers();
-  machine_context_fini(m0);
   set_current_machine(nullptr);
   g_runtime = nullptr;
   delete rt;

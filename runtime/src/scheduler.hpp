@@ -43,16 +43,16 @@ struct Runtime {
   // lock is the scheduler lock (Go's sched.lock). It guards the idle M and
   // idle P lists, the global run queue and the M list.
   Lock lock;
-  Machine* midle = nullptr;  // idle Ms
-  int nmidle = 0;
-  std::vector<std::unique_ptr<Machine>> allm;
+  Machine* midle GORO_GUARDED_BY(lock) = nullptr;  // idle Ms
+  int nmidle GORO_GUARDED_BY(lock) = 0;
+  std::vector<std::unique_ptr<Machine>> allm GORO_GUARDED_BY(lock);
   std::atomic<int> mcount{0};
-  Processor* pidle = nullptr;  // idle Ps
+  Processor* pidle GORO_GUARDED_BY(lock) = nullptr;  // idle Ps
   // npidle and nmspinning are changed under lock (npidle) or atomically
-  // (nmspinning) and read lock-free by wakep().
+  // (nmspinning) and read lock-free by wake_p().
   std::atomic<int> npidle{0};
   std::atomic<int> nmspinning{0};
-  GlobalQueue runq;                        // global run queue (under lock)
+  GlobalQueue runq GORO_GUARDED_BY(lock);  // global run queue
   std::atomic<std::int64_t> runq_size{0};  // its size: written under lock, read lock-free
 
   // Goroutine ids: main is 1; Ps take batches of kGoidBatch from goid_gen.
@@ -97,7 +97,7 @@ struct Runtime {
   // Threads of the runtime's own besides its Ms (sysmon, the introspection
   // server): what the deadlock check does not count as foreign.
   alignas(64) std::atomic<int> runtime_threads{0};
-  // p_acquires counts acquirep() calls: nothing runs after every P went
+  // p_acquires counts acquire_p() calls: nothing runs after every P went
   // idle without one, so the deadlock check compares it across its scan.
   std::atomic<std::uint64_t> p_acquires{0};
 };
@@ -135,12 +135,12 @@ void global_runq_put(Goroutine* g) noexcept;  // takes the lock
 // while its thread exists (the deadlock check counts it as our own).
 void introspect_server_start();
 int introspect_server_threads() noexcept;
-void wakep() noexcept;
-void startm(Processor* p, bool spinning);
-void handoffp(Processor* p);
-void acquirep(Machine* m, Processor* p) noexcept;
-Processor* pidleget_locked() noexcept;
-void pidleput_locked(Processor* p) noexcept;
+void wake_p() noexcept;
+void start_m(Processor* p, bool spinning);
+void handoff_p(Processor* p);
+void acquire_p(Machine* m, Processor* p) noexcept;
+Processor* idle_p_get_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock);
+void idle_p_put_locked(Runtime* rt, Processor* p) noexcept GORO_REQUIRES(rt->lock);
 // wake_netpoller makes sure a timer due at `when` is noticed: it breaks
 // the blocked poller's wait if that would last longer, or, with nobody
 // polling, wakes an idle P (Go's wakeNetPoller).
@@ -168,9 +168,8 @@ void orphans_teardown_end() noexcept;
 void goexit0(Machine* m, Goroutine* g);
 [[noreturn]] void fatal(const char* msg) noexcept;
 [[noreturn]] void stack_overflow(Goroutine* g) noexcept;
-void ready_from_scheduler(Goroutine* g) noexcept;
-Goroutine* gfget(Processor* p);
-void gfput(Processor* p, Goroutine* g) noexcept;
+Goroutine* gfree_get(Processor* p);
+void gfree_put(Processor* p, Goroutine* g) noexcept;
 // bind_stack gives g (never run yet) a stack and its initial context;
 // unbind_stack takes it back after g's last switch. Owner of p only.
 void bind_stack(Processor* p, Goroutine* g) noexcept;
@@ -199,9 +198,8 @@ Machine* suspend(Goroutine* g) noexcept;
 void prepare_context(Goroutine* g, char* sp) noexcept;
 // context_destroyed frees per-context sanitizer state after g's last switch.
 void context_destroyed(Goroutine* g) noexcept;
-// machine_context_init/fini set up g0's sanitizer state on the M's thread.
+// machine_context_init sets up g0's sanitizer state on the M's thread.
 void machine_context_init(Machine* m) noexcept;
-void machine_context_fini(Machine* m) noexcept;
 
 // --- sysmon.cpp ----------------------------------------------------------
 void sysmon_main(Runtime* rt);

@@ -79,7 +79,6 @@ class StackPool {
   StackPool& operator=(const StackPool&) = delete;
 
   std::size_t usable_size() const noexcept { return usable_; }
-  std::size_t page_size() const noexcept { return page_; }
   std::size_t slot_size() const noexcept { return slot_size_; }
 
   // lo/hi: the usable range of a slot (the stack pointer starts below hi).
@@ -118,28 +117,28 @@ class StackPool {
   static bool canary_intact(const StackSlot& s) noexcept;
 
  private:
-  StackSlot carve();  // under lock_
+  StackSlot carve() GORO_REQUIRES(lock_);
 
   const std::size_t page_;
   const std::size_t usable_;
   const std::size_t slot_size_;
 
-  Lock lock_;  // everything below
+  Lock lock_;
   struct Slab {
     char* base;
     std::size_t bytes;
   };
-  std::vector<Slab> slabs_;
-  char* bump_ = nullptr;
-  char* bump_end_ = nullptr;
-  std::vector<StackSlot> released_;  // memory returned to the OS; populate before use
-  std::vector<StackSlot> free_;      // oldest first
-  std::int64_t carved_total_ = 0;
-  std::int64_t guarded_count_ = 0;
-  std::int64_t guard_budget_ = 0;
-  std::int64_t low_water_ = 0;  // lowest free_.size() since the last scavenge
-  std::int64_t carved_ = 0;     // slots handed out from carving or released_ since the last scavenge
-  std::int64_t reserve_;        // free slots always kept
+  std::vector<Slab> slabs_ GORO_GUARDED_BY(lock_);
+  char* bump_ GORO_GUARDED_BY(lock_) = nullptr;
+  char* bump_end_ GORO_GUARDED_BY(lock_) = nullptr;
+  std::vector<StackSlot> released_ GORO_GUARDED_BY(lock_);  // memory returned to the OS; populate before use
+  std::vector<StackSlot> free_ GORO_GUARDED_BY(lock_);      // oldest first
+  std::int64_t carved_total_ GORO_GUARDED_BY(lock_) = 0;
+  std::int64_t guarded_count_ GORO_GUARDED_BY(lock_) = 0;
+  std::int64_t guard_budget_ GORO_GUARDED_BY(lock_) = 0;
+  std::int64_t low_water_ GORO_GUARDED_BY(lock_) = 0;  // lowest free_.size() since the last scavenge
+  std::int64_t carved_ GORO_GUARDED_BY(lock_) = 0;     // slots handed out from carving or released_ since the last scavenge
+  std::int64_t reserve_ GORO_GUARDED_BY(lock_);        // free slots always kept
   bool leak_ = false;
 };
 
@@ -167,10 +166,10 @@ class RecordPool {
 
  private:
   Lock lock_;
-  std::vector<Goroutine*> chunks_;  // arrays of kChunk records
-  std::size_t used_in_last_ = 0;
-  std::vector<Goroutine*> all_;
-  std::vector<Goroutine*> free_;
+  std::vector<Goroutine*> chunks_ GORO_GUARDED_BY(lock_);  // arrays of kChunk records
+  std::size_t used_in_last_ GORO_GUARDED_BY(lock_) = 0;
+  std::vector<Goroutine*> all_ GORO_GUARDED_BY(lock_);
+  std::vector<Goroutine*> free_ GORO_GUARDED_BY(lock_);
   bool leak_ = false;
 };
 

@@ -107,7 +107,7 @@ bool check_runnext(Processor* p, PWatch& w) {
   }
   const std::uint64_t puts = p->runnext_puts.get();
   if (puts == w.runnext_puts) {
-    wakep();
+    wake_p();
   }
   w.runnext_puts = puts;
   return true;
@@ -127,7 +127,7 @@ bool blocked_thread(Runtime* rt, Processor* p, PWatch& w) {
   m->thread_blocked.store(true, std::memory_order_relaxed);
   rt->thread_blocks.add();
   if (rt->debug.blockwarn) report_blocked(rt, p, m, g);
-  wakep();
+  wake_p();
   return true;
 }
 
@@ -198,7 +198,7 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
     if (p->status.compare_exchange_strong(expected, PStatus::kIdle, std::memory_order_acq_rel)) {
       rt->handoffs.add();
       ++n;
-      handoffp(p);
+      handoff_p(p);
     }
   }
   return n;
@@ -244,7 +244,7 @@ void sysmon_main(Runtime* rt) {
     std::int64_t now = now_ns();
     rt->coarse_now.store(now, std::memory_order_relaxed);
 
-    // Nothing runs: sleep until a P starts (acquirep wakes us), unless there
+    // Nothing runs: sleep until a P starts (acquire_p wakes us), unless there
     // is a schedtrace to print or memory to give back.
     if (trace_ns == 0 && rt->npidle.load(std::memory_order_seq_cst) == rt->procs && !any_blocked(rt)) {
       if (rt->stacks.scavenge_pending()) {

@@ -62,6 +62,7 @@
 //     each, and a waiter between steps 2 and 4 could take a unit meant for
 //     an earlier one.
 #include "goro/cond.hpp"
+#include "goro/park.hpp"
 
 #include "on_unwind.hpp"
 
@@ -77,15 +78,6 @@ struct Cond::Waiter {
   bool woken = false;
   bool signalled = false;
 };
-
-namespace {
-
-bool unlock_cond_lock(Goroutine*, void* lock) {
-  static_cast<detail::Lock*>(lock)->unlock();
-  return true;
-}
-
-}  // namespace
 
 Cond::Waiter* Cond::pop_front_locked() noexcept {
   Waiter* w = head_;
@@ -130,7 +122,7 @@ void Cond::wait() {
   } else {
     w.parked = true;
     detail::OnUnwind cleanup([this, &w, mu] { abandon_wait(w, mu); });
-    park(&unlock_cond_lock, &lock_, WaitReason::sync_cond_wait);
+    park_releasing(lock_, WaitReason::sync_cond_wait);
     cleanup.dismiss();
   }
   // Step 5, the last touch of the Cond. Release pairs with the destructor's

@@ -92,9 +92,10 @@
 #include <cstdlib>
 #include <thread>
 
-#include "goro/detail/lock.hpp"
+#include "goro/detail/futex.hpp"
 #include "goro/detail/sema.hpp"
 #include "goro/runtime.hpp"
+#include "goro/park.hpp"
 #include "on_unwind.hpp"
 
 namespace goro {

@@ -33,6 +33,7 @@
 //     the waiters, in FIFO order when they wait long; the slow path runs
 //     once per Once, so its cost does not matter.
 #include "goro/once.hpp"
+#include "goro/park.hpp"
 
 namespace goro {
 

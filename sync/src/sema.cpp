@@ -48,6 +48,7 @@
 
 #include "goro/detail/lock.hpp"
 #include "goro/runtime.hpp"
+#include "goro/park.hpp"
 
 namespace goro::detail {
 namespace {
@@ -125,10 +126,6 @@ bool can_acquire(std::atomic<std::uint32_t>* addr) noexcept {
   return false;
 }
 
-bool unlock_bucket(Goroutine*, void* b) {
-  static_cast<Bucket*>(b)->lock.unlock();
-  return true;
-}
 
 }  // namespace
 
@@ -149,7 +146,7 @@ void semacquire(std::atomic<std::uint32_t>* addr, bool lifo, WaitReason reason, 
     w.ticket = false;
     b.enqueue(&w, lifo);
     try {
-      park(&unlock_bucket, &b, reason);
+      park_releasing(b.lock, reason);
     } catch (...) {
       // Unwound at the end of run(): leave the queue as we found it, and
       // keep (and report) a unit a releaser already meant for us; unless

@@ -81,11 +81,6 @@ struct Semaphore::Waiter {
 
 namespace {
 
-bool unlock_semaphore_lock(Goroutine*, void* lock) {
-  static_cast<detail::Lock*>(lock)->unlock();
-  return true;
-}
-
 bool park_for_good(Goroutine*, void*) { return true; }
 
 }  // namespace
@@ -130,7 +125,7 @@ void Semaphore::acquire(std::int64_t n) {
   push_back_locked(&w);
   detail::OnUnwind cleanup([this, &w] { abandon_wait(w); });
   // Granted when it returns (invariant G); the lock_ hand-over orders it.
-  park(&unlock_semaphore_lock, &lock_, WaitReason::semacquire);
+  park_releasing(lock_, WaitReason::semacquire);
   cleanup.dismiss();
 }
 

@@ -48,6 +48,7 @@
 
 #include "goro/detail/sema.hpp"
 #include "goro/runtime.hpp"
+#include "goro/park.hpp"
 #include "on_unwind.hpp"
 
 namespace goro {

@@ -5,6 +5,8 @@
 #include <thread>
 #include <vector>
 
+#include "goro/detail/chan_core.hpp"  // chan_waiters
+#include "goro/park.hpp"  // park/ready: goro's internal seam
 #include "goro_test.hpp"
 
 namespace {

@@ -3,6 +3,7 @@
 #include <thread>
 #include <vector>
 
+#include "goro/detail/chan_core.hpp"  // chan_waiters
 #include "goro_test.hpp"
 
 namespace {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "goro/park.hpp"  // park/ready: goro's internal seam
 #include "goro_test.hpp"
 
 namespace {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "goro/park.hpp"  // park/ready: goro's internal seam
 #include "goro_test.hpp"
 
 namespace {

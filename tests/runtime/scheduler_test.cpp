@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "goro/park.hpp"  // park/ready: goro's internal seam
 #include "goro_test.hpp"
 
 namespace {
@@ -229,10 +230,7 @@ void wait_on(Slot& s) {
     return;
   }
   s.waiter = goro::self();
-  goro::park([](goro::Goroutine*, void* l) {
-    static_cast<goro::detail::Lock*>(l)->unlock();
-    return true;
-  }, &s.lock, goro::WaitReason::semacquire);
+  goro::park_releasing(s.lock, goro::WaitReason::semacquire);
 }
 
 void signal(Slot& s) {
@@ -399,3 +397,28 @@ TEST_P(SchedulerTest, GomaxprocsEnvironmentVariableIsHonoured) {
 }
 
 }  // namespace
+
+// Every status change is checked against the state machine (Go's
+// casgstatus): readying a goroutine that is not parked, here one already
+// readied and sitting in the run queue, is fatal instead of queueing it
+// twice (two Ms would then run one stack).
+TEST(StatusDeathTest, ReadyingAGoroutineThatIsNotParkedIsFatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(goro::run(
+                   [] {
+                     Slot s;
+                     goro::go([&s] { wait_on(s); });
+                     goro::Goroutine* g = nullptr;
+                     while (g == nullptr) {  // parked: its record is out once the lock is free
+                       goro::yield();
+                       s.lock.lock();
+                       g = s.waiter;
+                       s.lock.unlock();
+                     }
+                     goro::ready(g);
+                     goro::ready(g);  // runnable now, with one P nobody ran it: fatal
+                   },
+                   goro::Options{.procs = 1}),
+               "runtime: casgstatus: goroutine [0-9]+ is runnable, not waiting, on its way to runnable\n"
+               "fatal error: casgstatus: bad incoming values");
+}

@@ -42,7 +42,8 @@
 #include <utility>
 
 #include "goro/detail/lock.hpp"
-#include "goro/park.hpp"
+#include "goro/detail/fast_path.hpp"
+#include "goro/wait_reason.hpp"
 #include "goro/runtime.hpp"
 #include "goro/runtime_timer.hpp"
 
@@ -145,9 +146,9 @@ class FutureCore {
 
   // complete stores the state (release) and readies every parked waiter.
   void complete(std::uint8_t state) noexcept;
-  void push_locked(FutureWaiter* w) noexcept;
-  void unlink_locked(FutureWaiter* w) noexcept;
-  void park_linked(FutureWaiter* w);
+  void push_locked(FutureWaiter* w) noexcept GORO_REQUIRES(lock_);
+  void unlink_locked(FutureWaiter* w) noexcept GORO_REQUIRES(lock_);
+  void park_linked(FutureWaiter* w) GORO_RELEASE(lock_);
   bool poll_until(std::int64_t deadline_ns);
   static void on_timeout(void* waiter, std::int64_t now_ns);
 
@@ -156,7 +157,7 @@ class FutureCore {
   // lock_); read with acquire by ready() and under lock_ by waiters.
   std::atomic<std::uint8_t> state_{kPending};
   SpinLock lock_;                    // guards the waiter list and the state change
-  FutureWaiter* waiters_ = nullptr;  // parked waiters, on their own stacks
+  FutureWaiter* waiters_ GORO_GUARDED_BY(lock_) = nullptr;  // parked waiters, on their own stacks
   std::exception_ptr error_;         // written once, before state_ becomes kFailed
 
  public:

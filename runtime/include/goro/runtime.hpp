@@ -7,7 +7,7 @@
 //   P  a logical processor: a local run queue and caches. An M must hold a P
 //      to run goroutines; there are gomaxprocs() Ps.
 // run() boots the runtime and runs `main` as goroutine 1; it returns when
-// main returns. Goroutines block by parking (see park.hpp), never by
+// main returns. Goroutines block by parking (the runtime's park/ready), never by
 // blocking their thread, so millions of them can wait at once.
 //
 //   int rc = goro::run([] {
@@ -33,7 +33,8 @@
 
 #include "goro/detail/source_location.hpp"
 #include "goro/introspect.hpp"
-#include "goro/park.hpp"
+#include "goro/detail/fast_path.hpp"
+#include "goro/wait_reason.hpp"
 
 namespace goro {
 
@@ -253,6 +254,9 @@ int gomaxprocs() noexcept;
 // goroutine_id is the running goroutine's id; 0 outside a goroutine. Main is
 // 1 in every run; ids are never reused within a run.
 std::uint64_t goroutine_id() noexcept;
+
+// in_goroutine reports whether the caller runs on a goroutine.
+bool in_goroutine() noexcept;
 
 // set_goroutine_name names the running goroutine in dumps (no-op on a plain thread).
 void set_goroutine_name(const char* name) noexcept;

@@ -66,16 +66,16 @@ class Cond {
  private:
   struct Waiter;
 
-  Waiter* pop_front_locked() noexcept;
-  void unlink_locked(Waiter* w) noexcept;
+  Waiter* pop_front_locked() noexcept GORO_REQUIRES(lock_);
+  void unlink_locked(Waiter* w) noexcept GORO_REQUIRES(lock_);
   void leave_queue(Waiter& w) noexcept;
   void abandon_wait(Waiter& w, Mutex* mu) noexcept;
   void destroyed() noexcept;
 
   Mutex& mu_;
   detail::Lock lock_;       // guards the queue and every Waiter's flags
-  Waiter* head_ = nullptr;  // FIFO: the order of the wait() calls
-  Waiter* tail_ = nullptr;
+  Waiter* head_ GORO_GUARDED_BY(lock_) = nullptr;  // FIFO: the order of the wait() calls
+  Waiter* tail_ GORO_GUARDED_BY(lock_) = nullptr;
   // waiting_ counts the wait() calls between their enqueue and their last
   // touch of the Cond: the queue length plus the waiters picked and not yet
   // gone. signal()'s lock-free fast path reads it; so does the destructor.

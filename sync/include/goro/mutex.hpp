@@ -29,7 +29,8 @@
 #include <cstdint>
 
 #include "goro/detail/lockorder.hpp"
-#include "goro/park.hpp"
+#include "goro/detail/fast_path.hpp"
+#include "goro/wait_reason.hpp"
 
 namespace goro {
 

@@ -53,16 +53,16 @@ class Semaphore {
  private:
   struct Waiter;
 
-  void push_back_locked(Waiter* w) noexcept;
-  void unlink_locked(Waiter* w) noexcept;
-  void notify_waiters_locked() noexcept;
+  void push_back_locked(Waiter* w) noexcept GORO_REQUIRES(lock_);
+  void unlink_locked(Waiter* w) noexcept GORO_REQUIRES(lock_);
+  void notify_waiters_locked() noexcept GORO_REQUIRES(lock_);
   void abandon_wait(Waiter& w) noexcept;
 
   const std::int64_t size_;
   detail::Lock lock_;       // guards everything below
-  std::int64_t cur_ = 0;    // units held
-  Waiter* head_ = nullptr;  // FIFO queue of waiters, on their own stacks
-  Waiter* tail_ = nullptr;
+  std::int64_t cur_ GORO_GUARDED_BY(lock_) = 0;    // units held
+  Waiter* head_ GORO_GUARDED_BY(lock_) = nullptr;  // FIFO queue of waiters, on their own stacks
+  Waiter* tail_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 }  // namespace goro

@@ -17,7 +17,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "goro/park.hpp"
+#include "goro/detail/fast_path.hpp"
+#include "goro/wait_reason.hpp"
 
 namespace goro {
 

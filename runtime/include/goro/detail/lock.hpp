@@ -1,6 +1,7 @@
-// goro/detail/lock.hpp: the runtime's low-level lock and sleep/wake note, on
-// Linux futexes. Public so that primitives built on park.hpp (channels, sync)
-// use the same lock as the runtime; not part of the user-facing API.
+// goro/detail/lock.hpp: the runtime's low-level locks. Public only because
+// goro's own classes embed them by value (Cond, Semaphore, a Future's
+// state); not part of the user-facing API. The futex calls and the Note
+// behind them are internal (goro/detail/futex.hpp).
 //
 // Lock is the runtime's internal mutex (Go's lock_futex.go): one CAS when
 // uncontended, a short spin, then sleep on the futex. The scheduler, timer
@@ -8,55 +9,18 @@
 // because a Lock taken by a goroutine is often released by the scheduler
 // after the goroutine has switched out (park's unlock function), and because
 // it must be usable from the scheduler's own context without allocating.
-//
-// Note is a one-shot wake-up (Go's note): an M sleeps on its note when idle;
-// whoever hands it work wakes it. sleep() may time out (the M that waits for
-// the next timer).
 #pragma once
-
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
 
+#include "goro/detail/thread_annotations.hpp"
+
 namespace goro::detail {
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-// futex_wait sleeps while *addr == expected, until woken or until the absolute
-// CLOCK_MONOTONIC deadline (ns; < 0 = none). Spurious returns are possible.
-inline void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t expected,
-                       std::int64_t deadline_ns = -1) noexcept {
-  struct timespec ts;
-  struct timespec* tsp = nullptr;
-  if (deadline_ns >= 0) {
-    ts.tv_sec = deadline_ns / 1000000000;
-    ts.tv_nsec = deadline_ns % 1000000000;
-    tsp = &ts;
-  }
-  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a spurious
-  // wake-up does not stretch the deadline.
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-          expected, tsp, nullptr, FUTEX_BITSET_MATCH_ANY);
-}
-
-inline void futex_wake(std::atomic<std::uint32_t>* addr, int count) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count,
-          nullptr, nullptr, 0);
-}
-
-class Lock {
+class GORO_CAPABILITY("mutex") Lock {
  public:
-  void lock() noexcept {
+  void lock() noexcept GORO_ACQUIRE() {
     std::uint32_t expected = kUnlocked;
     // Pairs with the release exchange in unlock().
     if (state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
@@ -66,20 +30,24 @@ class Lock {
     lock_slow();
   }
 
-  bool try_lock() noexcept {
+  bool try_lock() noexcept GORO_TRY_ACQUIRE(true) {
     std::uint32_t expected = kUnlocked;
     return state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
 
-  void unlock() noexcept {
+  void unlock() noexcept GORO_RELEASE() {
     // Pairs with the acquire CAS/exchange in lock().
-    if (state_.exchange(kUnlocked, std::memory_order_release) == kSleeping) {
-      futex_wake(&state_, 1);
-    }
+    if (state_.exchange(kUnlocked, std::memory_order_release) == kSleeping) wake_sleeper();
   }
 
-  bool is_locked() const noexcept { return state_.load(std::memory_order_relaxed) != kUnlocked; }
+  // assert_held tells clang's analysis that the caller holds this lock,
+  // taken where the analysis cannot follow; debug builds check it is held.
+  void assert_held() const noexcept GORO_ASSERT_CAPABILITY(this) {
+#ifndef NDEBUG
+    if (state_.load(std::memory_order_relaxed) == kUnlocked) __builtin_trap();
+#endif
+  }
 
  private:
   static constexpr std::uint32_t kUnlocked = 0;
@@ -87,6 +55,7 @@ class Lock {
   static constexpr std::uint32_t kSleeping = 2;  // locked, and someone may sleep on the futex
 
   void lock_slow() noexcept;
+  void wake_sleeper() noexcept;  // a futex wake: out of line, so no system header here
 
   std::atomic<std::uint32_t> state_{kUnlocked};
 };
@@ -99,17 +68,23 @@ class Lock {
 // instruction on every channel operation. Waiters spin briefly, then yield
 // the thread, so a holder preempted by the kernel (likely with more Ms than
 // cores) gets the CPU back. Not for long critical sections.
-class SpinLock {
+class GORO_CAPABILITY("mutex") SpinLock {
  public:
-  void lock() noexcept {
+  void lock() noexcept GORO_ACQUIRE() {
     // Pairs with the release store in unlock().
     if (!held_.exchange(true, std::memory_order_acquire)) return;
     lock_slow();
   }
-  bool try_lock() noexcept {
+  bool try_lock() noexcept GORO_TRY_ACQUIRE(true) {
     return !held_.load(std::memory_order_relaxed) && !held_.exchange(true, std::memory_order_acquire);
   }
-  void unlock() noexcept { held_.store(false, std::memory_order_release); }
+  void unlock() noexcept GORO_RELEASE() { held_.store(false, std::memory_order_release); }
+  // assert_held: as Lock's.
+  void assert_held() const noexcept GORO_ASSERT_CAPABILITY(this) {
+#ifndef NDEBUG
+    if (!held_.load(std::memory_order_relaxed)) __builtin_trap();
+#endif
+  }
 
  private:
   void lock_slow() noexcept;
@@ -119,10 +94,10 @@ class SpinLock {
 // LockGuard is std::lock_guard for Lock and SpinLock (kept local so this
 // header stays tiny).
 template <class L>
-class BasicLockGuard {
+class GORO_SCOPED_CAPABILITY BasicLockGuard {
  public:
-  explicit BasicLockGuard(L& l) noexcept : l_(l) { l_.lock(); }
-  ~BasicLockGuard() { l_.unlock(); }
+  explicit BasicLockGuard(L& l) noexcept GORO_ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~BasicLockGuard() GORO_RELEASE() { l_.unlock(); }
   BasicLockGuard(const BasicLockGuard&) = delete;
   BasicLockGuard& operator=(const BasicLockGuard&) = delete;
 
@@ -131,28 +106,5 @@ class BasicLockGuard {
 };
 using LockGuard = BasicLockGuard<Lock>;
 using SpinGuard = BasicLockGuard<SpinLock>;
-
-class Note {
- public:
-  // clear re-arms the note. Only the sleeper calls it, before publishing
-  // itself where wakers can find it.
-  void clear() noexcept { key_.store(0, std::memory_order_relaxed); }
-
-  // wakeup wakes the sleeper (or makes its next sleep return at once).
-  void wakeup() noexcept {
-    // Pairs with the acquire load in sleep().
-    key_.store(1, std::memory_order_release);
-    futex_wake(&key_, 1);
-  }
-
-  // sleep waits for wakeup() or the deadline (absolute monotonic ns; < 0 =
-  // none). Returns true if woken.
-  bool sleep(std::int64_t deadline_ns = -1) noexcept;
-
-  bool woken() const noexcept { return key_.load(std::memory_order_acquire) != 0; }
-
- private:
-  std::atomic<std::uint32_t> key_{0};
-};
 
 }  // namespace goro::detail

@@ -1,4 +1,5 @@
-// park.hpp: THE blocking seam. Every primitive above the runtime (channels,
+// park.hpp: THE blocking seam. Internal to goro (runtime/internal: its
+// modules and tests see it, users do not). Every primitive above the runtime (channels,
 // select, sync, pool, timers) blocks and wakes goroutines through these few
 // functions, which are the C++ form of Go's gopark/goready.
 //
@@ -26,43 +27,16 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/detail/fast_path.hpp"
+#include "goro/detail/thread_annotations.hpp"
+#include "goro/runtime.hpp"
+#include "goro/wait_reason.hpp"
+
 namespace goro {
-
-// WaitReason is why a goroutine is parked, in Go's words (runtime2.go's
-// waitReasonStrings); it is what dumps and goroutines() report.
-enum class WaitReason : std::uint8_t {
-  none,
-  sleep,
-  chan_receive,
-  chan_send,
-  chan_receive_nil_chan,
-  chan_send_nil_chan,
-  select,
-  select_no_cases,
-  sync_cond_wait,
-  sync_mutex_lock,
-  sync_rwmutex_rlock,
-  sync_rwmutex_lock,
-  sync_waitgroup_wait,
-  semacquire,
-  io_wait,
-  future_get,
-  preempted,
-};
-
-// to_string returns Go's text for a wait reason ("chan receive", ...).
-const char* to_string(WaitReason reason) noexcept;
-
-// Goroutine is the opaque record of a goroutine, or of a plain thread that
-// blocks through this seam.
-class Goroutine;
 
 // self returns the caller's record: the running goroutine, or the calling
 // plain thread's own record. Never null. Cheap (a thread-local read).
 Goroutine* self() noexcept;
-
-// in_goroutine reports whether the caller runs on a goroutine.
-bool in_goroutine() noexcept;
 
 // UnlockFn is called by park() after the goroutine has been switched out, on
 // the scheduler's stack (or, on a plain thread, before it blocks). It must
@@ -75,10 +49,20 @@ using UnlockFn = bool (*)(Goroutine* g, void* arg);
 // that unlock releases) reachable by exactly the wakers that will ready it.
 void park(UnlockFn unlock, void* arg, WaitReason reason);
 
-// park with any callable `bool(Goroutine*)` (a lambda that unlocks).
-template <class F>
-void park_with(F& unlock, WaitReason reason) {
-  park([](Goroutine* g, void* f) -> bool { return (*static_cast<F*>(f))(g); }, &unlock, reason);
+namespace detail {
+template <class L>
+bool unlock_after_park(Goroutine*, void* lock) GORO_NO_THREAD_SAFETY_ANALYSIS {  // taken by the parker
+  static_cast<L*>(lock)->unlock();
+  return true;
+}
+}  // namespace detail
+
+// park_releasing is park() whose unlock function releases `lock` (a
+// detail::Lock or SpinLock the caller holds): the common case, and the one
+// clang's lock analysis can follow.
+template <class L>
+void park_releasing(L& lock, WaitReason reason) GORO_RELEASE(lock) GORO_NO_THREAD_SAFETY_ANALYSIS {
+  park(&detail::unlock_after_park<L>, &lock, reason);
 }
 
 // ready makes a parked goroutine (or thread) runnable again. Callable from
@@ -87,22 +71,6 @@ void park_with(F& unlock, WaitReason reason) {
 void ready(Goroutine* g) noexcept;
 
 namespace detail {
-// t_preempt is the preemption flag of the M running on this thread (false
-// forever on plain threads). sysmon sets it, through the M's pointer to it,
-// when the M's goroutine has run for 10 ms; the M clears it when it
-// switches goroutines. The flag itself is thread-local, not a pointer to
-// the M's: the check on every fast path is then a single load.
-extern constinit thread_local std::atomic<bool> t_preempt;
-
-void preempt_slow() noexcept;
-
-// preempt_point is a cooperative preemption check: primitives call it on
-// their fast paths so that a goroutine flagged by sysmon yields at its next
-// runtime call. One thread-local relaxed load when not flagged.
-inline void preempt_point() noexcept {
-  if (t_preempt.load(std::memory_order_relaxed)) [[unlikely]] preempt_slow();
-}
-
 // --- After main returns: what a primitive's unwinding cleanup may touch ----
 //
 // When main returns, run() resumes every goroutine still parked and throws
@@ -128,11 +96,6 @@ inline void preempt_point() noexcept {
 // A primitive destroyed while goroutines wait on it is therefore allowed:
 // they stay parked (dumps and leak checks show them) until the teardown
 // unwinds them, which leaves the dead primitive alone.
-
-// g_run_exiting is set from the moment a run's main returns until its
-// teardown has unwound every goroutine it left.
-extern std::atomic<bool> g_run_exiting;
-inline bool run_exiting() noexcept { return g_run_exiting.load(std::memory_order_acquire); }
 
 // g_destroyed_epoch counts the primitive_destroyed() records ever made.
 extern std::atomic<std::uint64_t> g_destroyed_epoch;
