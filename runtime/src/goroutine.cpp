@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +25,7 @@
 #include <typeinfo>
 
 #include "external.hpp"
+#include "print_stderr.hpp"
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
 #include "scheduler.hpp"
@@ -137,7 +137,7 @@ std::string describe_exception(const std::exception_ptr& e) {
 // from the throw (`where`), then every other goroutine; and aborts.
 [[noreturn]] void panic_from_goroutine(Goroutine* g, const std::exception_ptr& e, Traceback where) noexcept {
   const std::string what = describe_exception(e);
-  std::fprintf(stderr, "panic: %s\n\n", what.c_str());
+  print_stderr("panic: {}\n\n", what);
   std::fflush(stderr);
   try {
     trim_throw_frames(where);
@@ -151,7 +151,7 @@ std::string describe_exception(const std::exception_ptr& e) {
     const std::string text = out.str();
     std::fwrite(text.data(), 1, text.size(), stderr);
   } catch (...) {
-    std::fprintf(stderr, "goroutine %" PRIu64 " [running]:\n", g->id.load(std::memory_order_relaxed));
+    print_stderr("goroutine {} [running]:\n", g->id.load(std::memory_order_relaxed));
   }
   std::fflush(stderr);
   // Then everyone else, as GOTRACEBACK=all would (capped: a million
@@ -218,7 +218,7 @@ void set_current_machine(Machine* m) noexcept {
 std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
 
 [[noreturn]] void fatal(const char* msg) noexcept {
-  std::fprintf(stderr, "fatal error: %s\n", msg);
+  print_stderr("fatal error: {}\n", msg);
   std::fflush(stderr);
   std::abort();
 }
@@ -237,7 +237,7 @@ const char* status_name(GStatus s) noexcept {
 }  // namespace
 
 [[noreturn]] void bad_status(const Goroutine* g, GStatus seen, GStatus from, GStatus to) noexcept {
-  std::fprintf(stderr, "runtime: casgstatus: goroutine %" PRIu64 "%s is %s, not %s, on its way to %s\n",
+  print_stderr("runtime: casgstatus: goroutine {}{} is {}, not {}, on its way to {}\n",
                g->id.load(std::memory_order_relaxed), g->is_thread ? " (a plain thread)" : "", status_name(seen),
                status_name(from), status_name(to));
   fatal("casgstatus: bad incoming values");
@@ -245,11 +245,9 @@ const char* status_name(GStatus s) noexcept {
 
 [[noreturn]] void stack_overflow(Goroutine* g) noexcept {
   const char* file = g->file.load(std::memory_order_relaxed);
-  std::fprintf(stderr,
-               "runtime: goroutine %" PRIu64 " stack exceeds its %zu-byte limit (created at %s:%u)\n"
+  print_stderr("runtime: goroutine {} stack exceeds its {}-byte limit (created at {}:{})\n"
                "fatal error: stack overflow\n",
-               g->id.load(std::memory_order_relaxed),
-               g_runtime->stacks.usable_size(), file ? file : "?",
+               g->id.load(std::memory_order_relaxed), g_runtime->stacks.usable_size(), file ? file : "?",
                g->line.load(std::memory_order_relaxed));
   std::fflush(stderr);
   std::abort();

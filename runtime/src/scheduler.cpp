@@ -56,7 +56,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,9 +67,12 @@
 #include <system_error>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "external.hpp"
 #include "goro/detail/debug.hpp"
 #include "netpoll.hpp"
+#include "print_stderr.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
@@ -418,7 +420,7 @@ void check_dead(Runtime* rt) {
       return;
     }
   }
-  std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n");
+  print_stderr("fatal error: all goroutines are asleep - deadlock!\n");
   dump_all_goroutines_to_stderr(nullptr, 1000);
   std::fflush(stderr);
   std::abort();
@@ -618,8 +620,8 @@ void mstart(Machine* m) {
 
 int procs_from(const Options& options) {
   if (options.procs < 0 || options.procs > 1024) {
-    throw std::invalid_argument("goro::run: Options::procs must be between 0 and 1024, got " +
-                                std::to_string(options.procs));
+    throw std::invalid_argument(
+        fmt::format("goro::run: Options::procs must be between 0 and 1024, got {}", options.procs));
   }
   if (options.procs > 0) return options.procs;
   if (const char* env = std::getenv("GOMAXPROCS")) {
@@ -635,8 +637,8 @@ int procs_from(const Options& options) {
 std::size_t stack_size_from(const Options& options) {
   if (options.stack_size == 0) return kDefaultStackSize;
   if (options.stack_size > kMaxStackSize) {
-    throw std::invalid_argument("goro::run: Options::stack_size must be at most 1 GiB, got " +
-                                std::to_string(options.stack_size));
+    throw std::invalid_argument(
+        fmt::format("goro::run: Options::stack_size must be at most 1 GiB, got {}", options.stack_size));
   }
   return std::max(options.stack_size, kMinStackSize);
 }
@@ -731,8 +733,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
   netpoll_run_end();
   const std::int64_t stuck = rt->live.load();
   if (stuck > 0) {
-    std::fprintf(stderr,
-                 "goro: %" PRId64 " goroutine(s) blocked again while unwinding at the end of run(); "
+    print_stderr("goro: {} goroutine(s) blocked again while unwinding at the end of run(); "
                  "their memory is left allocated\n",
                  stuck);
     rt->stacks.leak_slabs();
@@ -1273,8 +1274,7 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
         // A thread inside blocking() (or a goroutine running without
         // runtime calls) keeps run() waiting: say so, do not hang silently.
         if (!warned && now_ns() - wait_start > 1000000000) {
-          std::fprintf(stderr,
-                       "goro: run() is waiting for goroutines still inside blocking() calls "
+          print_stderr("goro: run() is waiting for goroutines still inside blocking() calls "
                        "or running without runtime calls\n");
           warned = true;
         }
