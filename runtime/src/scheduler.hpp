@@ -129,6 +129,14 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept;
 // plain put): the caller may want to wake an M to share the work.
 bool runq_put(Processor* p, Goroutine* g, bool next) noexcept;
 void global_runq_put(Goroutine* g) noexcept;  // takes the lock
+// runq_get takes p's next goroutine (runnext first: *inherit says it
+// inherits the time slice). Owner only.
+Goroutine* runq_get(Processor* p, bool* inherit) noexcept;
+// global_runq_pop_locked takes the global queue's head;
+// global_runq_get_locked takes a share of it for p (max 0: no limit but
+// p's room), returning one to run and queueing the rest on p.
+Goroutine* global_runq_pop_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock);
+Goroutine* global_runq_get_locked(Runtime* rt, Processor* p, std::int64_t max) noexcept GORO_REQUIRES(rt->lock);
 
 // The introspection server (introspect_server.cpp): started by the first
 // run() unless GORODEBUG=introspect=0; introspect_server_threads() is 1
@@ -153,8 +161,17 @@ void inject_list(Machine* m, Goroutine** list, int n) noexcept;
 // make_runnable moves a goroutine taken from the poller from kWaiting to
 // kRunnable (false: it was not parked, which only teardown tolerates).
 bool make_runnable(Goroutine* g) noexcept;
-void begin_exit();
 std::int64_t next_timer_when() noexcept;
+
+// --- run.cpp -------------------------------------------------------------
+// begin_exit starts the end of the run (main returned): every M leaves its
+// scheduler loop at its next scheduling point.
+void begin_exit();
+
+// --- deadlock.cpp --------------------------------------------------------
+// check_dead aborts with Go's deadlock report when nothing can ever run
+// again (called by an M about to sleep with no deadline).
+void check_dead(Runtime* rt);
 
 // --- orphans.cpp ---------------------------------------------------------
 // orphans_run_start forgets the destroyed primitives recorded since the
