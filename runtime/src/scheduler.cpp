@@ -140,22 +140,6 @@ bool runq_put_slow(Runtime* rt, Processor* p, Goroutine* g) noexcept {
   return true;
 }
 
-}  // namespace
-
-Goroutine* runq_get(Processor* p, bool* inherit) noexcept {
-  Goroutine* next = p->runnext.load(std::memory_order_relaxed);
-  // CAS, not a plain store: a thief may take runnext (last steal pass).
-  if (next != nullptr &&
-      p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire, std::memory_order_relaxed)) {
-    *inherit = true;
-    return next;
-  }
-  *inherit = false;
-  return p->runq.pop();
-}
-
-namespace {
-
 // runq_steal steals half of p2's queue into p's (p2's runnext too if
 // steal_next). Returns one goroutine to run, or null.
 Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept {

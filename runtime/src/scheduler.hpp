@@ -130,8 +130,19 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept;
 bool runq_put(Processor* p, Goroutine* g, bool next) noexcept;
 void global_runq_put(Goroutine* g) noexcept;  // takes the lock
 // runq_get takes p's next goroutine (runnext first: *inherit says it
-// inherits the time slice). Owner only.
-Goroutine* runq_get(Processor* p, bool* inherit) noexcept;
+// inherits the time slice). Owner only. Inline: it is on every switch.
+inline Goroutine* runq_get(Processor* p, bool* inherit) noexcept {
+  Goroutine* next = p->runnext.load(std::memory_order_relaxed);
+  // CAS, not a plain store: a thief may take runnext (last steal pass).
+  if (next != nullptr &&
+      p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire, std::memory_order_relaxed)) {
+    *inherit = true;
+    return next;
+  }
+  *inherit = false;
+  return p->runq.pop();
+}
+
 // global_runq_pop_locked takes the global queue's head;
 // global_runq_get_locked takes a share of it for p (max 0: no limit but
 // p's room), returning one to run and queueing the rest on p.
