@@ -736,15 +736,11 @@ void set_goroutine_name(const char* name) noexcept {
   if (g != nullptr) g->name.store(name, std::memory_order_relaxed);
 }
 
-void sleep_until(std::chrono::steady_clock::time_point t) {
-  const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  Machine* m = this_machine();
-  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
-  if (g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall) {
-    std::this_thread::sleep_until(t);
-    return;
-  }
-  if (when <= now_ns()) return;
+namespace {
+
+// park_until parks g until the monotonic time `when` (ns), however close
+// or past it is: the caller decided a park is due.
+void park_until(Goroutine* g, std::int64_t when) {
   // Arm the timer only once we are parked (Go's resetForSleep): the timer
   // cannot fire, and ready us, before we are ready to be readied.
   struct Arm {
@@ -762,11 +758,38 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
   }
 }
 
+// running_goroutine is the caller's goroutine, or null on a plain thread
+// or inside blocking() (where sleeping means sleeping the thread).
+Goroutine* running_goroutine() noexcept {
+  Machine* m = this_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  return g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall ? nullptr : g;
+}
+
+}  // namespace
+
+void sleep_until(std::chrono::steady_clock::time_point t) {
+  const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  Goroutine* g = running_goroutine();
+  if (g == nullptr) {
+    std::this_thread::sleep_until(t);
+    return;
+  }
+  if (when <= now_ns()) return;
+  park_until(g, when);
+}
+
 void sleep_for(std::chrono::nanoseconds d) {
+  // As Go's time.Sleep: a positive duration always parks (and so lets
+  // others run), even if the time is up by the time the timer is armed.
   if (d.count() <= 0) return;
+  Goroutine* g = running_goroutine();
+  if (g == nullptr) {
+    std::this_thread::sleep_for(d);
+    return;
+  }
   const std::int64_t now = monotonic_now_ns();
-  const std::int64_t when = d.count() > kNoTimer - 1 - now ? kNoTimer - 1 : now + d.count();
-  sleep_until(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(when)));
+  park_until(g, d.count() > kNoTimer - 1 - now ? kNoTimer - 1 : now + d.count());
 }
 
 }  // namespace goro
