@@ -142,11 +142,6 @@ void buffer_pop(ChanBase* c, void* result) {
 
 namespace {
 
-[[noreturn]] void park_forever(WaitReason reason) {
-  // A nil channel: nobody can ever wake us (teardown unwinds us by throwing).
-  for (;;) park(nullptr, nullptr, reason);
-}
-
 // park_on parks the caller with w queued on c (c->lock held on entry,
 // released by park). If the park is abandoned by an exception (teardown
 // unwinding), w is unlinked before the exception continues, unless a waker

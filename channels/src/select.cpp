@@ -89,10 +89,6 @@ bool unlock_all(Goroutine*, void* locks) {
   return true;
 }
 
-[[noreturn]] void park_forever(WaitReason reason) {
-  for (;;) park(nullptr, nullptr, reason);
-}
-
 }  // namespace
 
 int select_go(SelectCase* cases, int ncases, bool block, bool* received) {

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "netpoll.hpp"
-#include "print_stderr.hpp"
+#include "goro/detail/print.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
 

@@ -25,7 +25,7 @@
 #include <typeinfo>
 
 #include "external.hpp"
-#include "print_stderr.hpp"
+#include "goro/detail/print.hpp"
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
 #include "scheduler.hpp"
@@ -564,10 +564,21 @@ void ready(Goroutine* g) noexcept {
   wake_p();
 }
 
-void yield() {
+namespace {
+
+// running_goroutine is the caller's goroutine, or null on a plain thread
+// or inside blocking(), where yielding or sleeping means the thread's.
+Goroutine* running_goroutine() noexcept {
   Machine* m = this_machine();
   Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
-  if (g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall) {
+  return g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall ? nullptr : g;
+}
+
+}  // namespace
+
+void yield() {
+  Goroutine* g = running_goroutine();
+  if (g == nullptr) {
     std::this_thread::yield();
     return;
   }
@@ -756,14 +767,6 @@ void park_until(Goroutine* g, std::int64_t when) {
     g->sleep_timer.stop();
     throw;
   }
-}
-
-// running_goroutine is the caller's goroutine, or null on a plain thread
-// or inside blocking() (where sleeping means sleeping the thread).
-Goroutine* running_goroutine() noexcept {
-  Machine* m = this_machine();
-  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
-  return g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall ? nullptr : g;
 }
 
 }  // namespace

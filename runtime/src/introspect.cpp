@@ -199,9 +199,16 @@ void write_to(std::ostream& out, const Text& text) {
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
 }
 
-// kDumpChunk: dump_goroutines hands its text to the stream in pieces of
-// about this size, so a million goroutines' dump is not held twice.
+// kDumpChunk: dumps and profiles hand their text to the stream in pieces
+// of about this size, so a million goroutines' dump is not held twice.
 constexpr std::size_t kDumpChunk = 64 * 1024;
+
+// write_if_full hands `text` to the stream once it holds a chunk.
+void write_if_full(std::ostream& out, Text& text) {
+  if (text.size() < kDumpChunk) return;
+  write_to(out, text);
+  text.clear();
+}
 
 std::string status_word(const GoroutineInfo& g) {
   if (g.state == GoroutineState::waiting && !g.wait_reason.empty()) return g.wait_reason;
@@ -435,10 +442,7 @@ void dump_goroutines(std::ostream& out, bool grouped) {
       if (!first) text.push_back('\n');
       first = false;
       write_one(text, g);
-      if (text.size() >= kDumpChunk) {
-        write_to(out, text);
-        text.clear();
-      }
+      write_if_full(out, text);
     }
     write_to(out, text);
     return;
@@ -454,10 +458,7 @@ void dump_goroutines(std::ostream& out, bool grouped) {
     }
     if (group.elided) text.append(std::string_view("...additional frames elided...\n"));
     text.push_back('\n');
-    if (text.size() >= kDumpChunk) {
-      write_to(out, text);
-      text.clear();
-    }
+    write_if_full(out, text);
   }
   write_to(out, text);
 }

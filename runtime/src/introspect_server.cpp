@@ -53,7 +53,7 @@
 #include "goro/detail/introspect_wire.hpp"
 #include "goro/introspect.hpp"
 #include "goro/runtime.hpp"
-#include "print_stderr.hpp"
+#include "goro/detail/print.hpp"
 #include "scheduler.hpp"
 
 namespace goro::detail {

@@ -28,7 +28,7 @@
 #include "external.hpp"
 #include "goro/detail/debug.hpp"
 #include "netpoll.hpp"
-#include "print_stderr.hpp"
+#include "goro/detail/print.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"

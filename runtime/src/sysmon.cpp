@@ -33,7 +33,7 @@
 #include <fmt/format.h>
 
 #include "netpoll.hpp"
-#include "print_stderr.hpp"
+#include "goro/detail/print.hpp"
 #include "scheduler.hpp"
 
 namespace goro::rt {

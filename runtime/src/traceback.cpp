@@ -97,7 +97,7 @@
 #include "goro/runtime.hpp"
 #include "goroutine.hpp"
 #include "machine.hpp"
-#include "print_stderr.hpp"
+#include "goro/detail/print.hpp"
 #include "sanitizers.hpp"
 
 // goro_rt_capture_caller(RegisterState* out): the state the caller will be

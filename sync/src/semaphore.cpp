@@ -79,12 +79,6 @@ struct Semaphore::Waiter {
   bool granted = false;
 };
 
-namespace {
-
-bool park_for_good(Goroutine*, void*) { return true; }
-
-}  // namespace
-
 void Semaphore::push_back_locked(Waiter* w) noexcept {
   w->prev = tail_;
   (tail_ != nullptr ? tail_->next : head_) = w;
@@ -119,7 +113,7 @@ void Semaphore::acquire(std::int64_t n) {
   }
   if (n > size_) {
     lock_.unlock();
-    for (;;) park(&park_for_good, nullptr, WaitReason::semacquire);
+    park_forever(WaitReason::semacquire);
   }
   Waiter w{n, self(), detail::wait_epoch()};
   push_back_locked(&w);

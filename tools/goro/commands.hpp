@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
+#include "goro/detail/print.hpp"
 
 namespace goro_cli {
 
@@ -29,13 +29,7 @@ int pprof_command(const std::vector<std::string>& args);
 std::optional<std::chrono::nanoseconds> parse_go_duration(const std::string& s);
 
 // print_to writes formatted text to a stdio stream as printf did: a write
-// that fails (stdout closed, or a full disk) is not an error here, where
-// fmt::print would throw and end the command with an uncaught exception.
-template <class... T>
-void print_to(std::FILE* stream, fmt::format_string<T...> format, T&&... args) {
-  fmt::memory_buffer text;
-  fmt::format_to(std::back_inserter(text), format, std::forward<T>(args)...);
-  std::fwrite(text.data(), 1, text.size(), stream);
-}
+// that fails (stdout closed, or a full disk) is not an error here.
+using goro::detail::print_to;
 
 }  // namespace goro_cli

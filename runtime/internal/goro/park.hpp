@@ -1,7 +1,7 @@
-// park.hpp: THE blocking seam. Internal to goro (runtime/internal: its
-// modules and tests see it, users do not). Every primitive above the runtime (channels,
+// park.hpp: THE blocking seam. Every primitive above the runtime (channels,
 // select, sync, pool, timers) blocks and wakes goroutines through these few
-// functions, which are the C++ form of Go's gopark/goready.
+// functions, which are the C++ form of Go's gopark/goready. Internal to
+// goro (runtime/internal: its modules and tests see it, users do not).
 //
 // The protocol, as in Go:
 //   1. The waiter takes the primitive's lock, finds it must wait, and links a
@@ -63,6 +63,13 @@ bool unlock_after_park(Goroutine*, void* lock) GORO_NO_THREAD_SAFETY_ANALYSIS { 
 template <class L>
 void park_releasing(L& lock, WaitReason reason) GORO_RELEASE(lock) GORO_NO_THREAD_SAFETY_ANALYSIS {
   park(&detail::unlock_after_park<L>, &lock, reason);
+}
+
+// park_forever parks the caller where nothing can ever ready it (a nil
+// channel, a select with no cases, a Semaphore acquire larger than the
+// semaphore): only run()'s teardown ends it, by unwinding it.
+[[noreturn]] inline void park_forever(WaitReason reason) {
+  for (;;) park(nullptr, nullptr, reason);
 }
 
 // ready makes a parked goroutine (or thread) runnable again. Callable from
