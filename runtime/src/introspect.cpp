@@ -266,8 +266,22 @@ void schedtrace(Runtime* rt, bool detailed) {
   out << "SCHED " << (now_ns() - rt->start_ns) / 1000000 << "ms: gomaxprocs=" << s.gomaxprocs
       << " idleprocs=" << s.idle_procs << " threads=" << s.threads + 1 << " spinningthreads=" << s.spinning_threads
       << " idlethreads=" << s.idle_threads << " runqueue=" << s.global_runq;
+  // Spare Ps (stand-ins for Ps whose thread is blocked outside blocking()):
+  // shown only while one is lent, with the queue lengths of those lent.
+  std::string spares;
+  if (s.spare_procs > 0) {
+    spares = " spareprocs=" + std::to_string(s.spare_procs) + " [";
+    bool first = true;
+    for (const auto& p : rt->allp) {
+      if (!p->spare || p->status.load(std::memory_order_relaxed) == PStatus::kIdle) continue;
+      if (!first) spares += ' ';
+      spares += std::to_string(p->runq.size() + (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0));
+      first = false;
+    }
+    spares += "]";
+  }
   if (detailed) {
-    out << " gcwaiting=0 nmidlelocked=0 stopwait=0 sysmonwait="
+    out << spares << " gcwaiting=0 nmidlelocked=0 stopwait=0 sysmonwait="
         << (rt->sysmon_deep_sleep.load(std::memory_order_relaxed) ? 1 : 0) << "\n";
     for (const auto& p : rt->allp) {
       Machine* m = p->m.load(std::memory_order_relaxed);
@@ -275,7 +289,8 @@ void schedtrace(Runtime* rt, bool detailed) {
           << " schedtick=" << p->schedtick.load(std::memory_order_relaxed)
           << " syscalltick=" << p->syscalltick.load(std::memory_order_relaxed) << " m=" << (m ? m->id : -1)
           << " runqsize=" << p->runq.size() << " gfreecnt=" << p->gfree_count.load(std::memory_order_relaxed)
-          << " timerslen=" << p->timer_count() << "\n";
+          << " timerslen=" << p->timer_count() << (p->spare ? " spare=true" : "")
+          << (p->stranded.load(std::memory_order_relaxed) ? " stranded=true" : "") << "\n";
     }
     {
       LockGuard l(rt->lock);
@@ -310,7 +325,7 @@ void schedtrace(Runtime* rt, bool detailed) {
   } else {
     out << " [";
     for (std::size_t i = 0; i < s.local_runq.size(); ++i) out << (i ? " " : "") << s.local_runq[i];
-    out << "]\n";
+    out << "]" << spares << "\n";
   }
   const std::string text = out.str();
   std::fwrite(text.data(), 1, text.size(), stderr);
@@ -340,9 +355,15 @@ SchedStats sched_stats() {
     }
     s.global_runq = rt->runq_size.load(std::memory_order_relaxed);
     s.goroutines = rt->live.load(std::memory_order_relaxed);
+    s.spare_procs = rt->spares_lent.load(std::memory_order_relaxed);
     for (const auto& p : rt->allp) {
-      s.local_runq.push_back(static_cast<std::int64_t>(p->runq.size()) +
-                             (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0));
+      const auto queued = static_cast<std::int64_t>(p->runq.size()) +
+                          (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
+      if (p->spare) {
+        s.spare_runq += queued;
+      } else {
+        s.local_runq.push_back(queued);
+      }
       s.created += p->created.get();
       s.steals += p->steals.get();
       s.context_switches += p->switches.get();

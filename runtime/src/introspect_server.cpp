@@ -186,6 +186,8 @@ std::string answer_request(const std::string& request) {
         << "local_runq";
     for (const std::int64_t n : s.local_runq) out << " " << n;
     out << "\n"
+        << "spare_procs " << s.spare_procs << "\n"
+        << "spare_runq " << s.spare_runq << "\n"
         << "goroutines " << s.goroutines << "\n"
         << "created " << s.created << "\n"
         << "steals " << s.steals << "\n"

@@ -117,11 +117,15 @@ std::uint64_t splitmix(std::uint64_t& s) noexcept {
   return z ^ (z >> 31);
 }
 
+}  // namespace
+
 // Global run queue, under rt->lock.
 void global_runq_put_locked(Runtime* rt, Goroutine* g) GORO_REQUIRES(rt->lock) {
   rt->runq.push_back(g);
   rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
 }
+
+namespace {
 
 Goroutine* global_runq_pop_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   Goroutine* g = rt->runq.pop_front();
@@ -186,8 +190,8 @@ Goroutine* runq_get(Processor* p, bool* inherit) noexcept {
   return p->runq.pop();
 }
 
-// runq_steal steals half of p2's queue into p's (p2's runnext too if
-// steal_next). Returns one goroutine to run, or null.
+}  // namespace
+
 Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept {
   const std::uint32_t t = p->runq.tail_for_owner();
   std::uint32_t n = p2->runq.grab_half(p->runq.slots(), t);
@@ -214,6 +218,8 @@ Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept {
   if (n > 0) p->runq.publish_stolen(n);
   return g;
 }
+
+namespace {
 
 Machine* idle_m_get_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   Machine* m = rt->midle;
@@ -378,10 +384,13 @@ int foreign_threads(Runtime* rt) {
 // will: report the deadlock and abort, as Go does. Any thread we do not own
 // (a plain thread, a sanitizer's helper) keeps it silent: no false
 // positives.
-// all_parked reports, under the scheduler lock, whether no P is busy,
-// nothing is queued and no goroutine is inside blocking().
+// all_parked reports, under the scheduler lock, whether no P is busy (spares
+// included), nothing is queued and no goroutine is inside blocking().
 bool all_parked_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   if (rt->npidle.load(std::memory_order_relaxed) != rt->procs || rt->runq.size() != 0) return false;
+  // A spare P held by an M runs goroutines too (its M may be asleep in a
+  // goroutine's own code, like a stranded P's).
+  if (rt->spares_lent.load(std::memory_order_relaxed) != 0) return false;
   for (const auto& m : rt->allm) {
     if (m->blocked.load(std::memory_order_relaxed)) return false;
   }
@@ -436,6 +445,10 @@ top:
       *inherit = false;
       return std::exchange(p->migrant, nullptr);
     }
+    // A spare P goes back once the thread it stood in for runs again.
+    if (p->spare && spare_surplus(rt)) [[unlikely]] {
+      if (return_spare(rt, m)) goto top;
+    }
 
     const std::int64_t t0 = p->timer0_when.load(std::memory_order_relaxed);
     if (t0 != kNoTimer) {
@@ -460,6 +473,15 @@ top:
     if (rt->runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(rt->lock);
       if (Goroutine* g = global_runq_get_locked(rt, p, 0)) {
+        *inherit = false;
+        return g;
+      }
+    }
+
+    // The queue and timers of a P whose M is asleep in a goroutine's own
+    // code: nobody else would run them (spare.cpp).
+    if (rt->stranded.load(std::memory_order_relaxed) > 0) [[unlikely]] {
+      if (Goroutine* g = steal_stranded(rt, p)) {
         *inherit = false;
         return g;
       }
@@ -515,6 +537,8 @@ top:
     }
 
     // Nothing. Give up the P, re-checking the global queue under the lock.
+    // A spare's timers go to a real P first: nobody runs a free spare's.
+    if (p->spare) [[unlikely]] drop_spare_timers(rt, p);
     {
       LockGuard l(rt->lock);
       if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
@@ -743,8 +767,8 @@ void unwind_all(Runtime* rt, Machine* m0) {
 
 }  // namespace
 
-Runtime::Runtime(int procs_, std::size_t stack_size) : procs(procs_), stacks(stack_size) {
-  allp.reserve(static_cast<std::size_t>(procs));
+Runtime::Runtime(int procs_, std::size_t stack_size)
+    : procs(procs_), allp(static_cast<std::size_t>(procs_ + kMaxSpareProcs)), stacks(stack_size) {
   for (int i = 0; i < procs; ++i) {
     allp.push_back(std::make_unique<Processor>(i));
   }
@@ -782,6 +806,10 @@ void global_runq_put(Goroutine* g) noexcept {
 }
 
 void idle_p_put_locked(Runtime* rt, Processor* p) noexcept GORO_REQUIRES(rt->lock) {
+  if (p->spare) [[unlikely]] {
+    spare_put_locked(rt, p);  // never on the idle list
+    return;
+  }
   p->status.store(PStatus::kIdle, std::memory_order_release);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->idle_link = rt->pidle;

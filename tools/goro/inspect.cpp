@@ -281,7 +281,8 @@ Sample sample(const std::string& path, int pid, const Fields* prev) {
 }
 
 const char* const kCounterFields[] = {"gomaxprocs",     "idle_procs",  "threads",          "spinning_threads",
-                                      "idle_threads",   "global_runq", "goroutines",       "created",
+                                      "idle_threads",   "global_runq", "spare_procs",      "spare_runq",
+                                      "goroutines",     "created",
                                       "steals",         "context_switches", "parks",       "handoffs",
                                       "preempt_requests", "hogs",      "thread_blocks",    "blocking_calls",   "timers",
                                       "stacks_in_use",  "stack_bytes_reserved", "guarded_stacks", "uptime_ms"};
@@ -301,7 +302,7 @@ std::string stats_json(const Sample& s, long long time_ms) {
 }
 
 long long runnable(const Fields& f) {
-  long long n = num(f, "global_runq");
+  long long n = num(f, "global_runq") + num(f, "spare_runq");
   for (const long long x : nums(f, "local_runq")) n += x;
   return n;
 }
@@ -597,7 +598,11 @@ int top_main(const std::vector<std::string>& args) {
                   "thread blocks %lld  timers %lld\n",
                   s.switches_per_sec, s.steals_per_sec, num(s.f, "created"), num(s.f, "handoffs"),
                   num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "thread_blocks"), num(s.f, "timers"));
-    out << line << "run queues: global " << num(s.f, "global_runq") << "  per P " << queues(s.f) << "\n\n";
+    out << line << "run queues: global " << num(s.f, "global_runq") << "  per P " << queues(s.f);
+    if (num(s.f, "spare_procs") > 0) {
+      out << "  spare Ps " << num(s.f, "spare_procs") << " (queued " << num(s.f, "spare_runq") << ")";
+    }
+    out << "\n\n";
     out << "  COUNT  GROWTH/S  STATE / WAIT REASON\n";
     for (std::size_t k = 0; k < reasons.size() && k < 10; ++k) {
       std::snprintf(line, sizeof line, "%7lld  %8s  %s\n", reasons[k].first,
