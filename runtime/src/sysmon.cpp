@@ -23,9 +23,9 @@
 //   7. polls the network if nobody has for 10 ms (Ps busy with goroutines
 //      that never run out of work never poll), as Go's sysmon does.
 // Tick: 20 us while things happen, doubling after 1 ms of quiet up to 10 ms
-// (Go's values), at most 1 ms while a P is stranded. With every P idle, no blocking call and nothing to
-// scavenge, it sleeps until a P starts running again: an idle process
-// costs no CPU.
+// (Go's values), at most 1 ms while a P is stranded. With every P idle, no
+// spare lent, no blocking call and nothing to scavenge, it sleeps until a P
+// starts running again: an idle process costs no CPU.
 #include <unistd.h>
 
 #include <algorithm>
@@ -208,7 +208,11 @@ void help_stranded(Runtime* rt, std::int64_t now) {
 int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runnext_busy) {
   int n = 0;
   *runnext_busy = false;
-  if (watch.size() < rt->allp.size()) watch.resize(rt->allp.size());  // lend_spare made a spare
+  if (watch.size() < rt->allp.size()) {  // lend_spare made a spare
+    PWatch fresh;
+    fresh.schedwhen = now;
+    watch.resize(rt->allp.size(), fresh);
+  }
   for (std::size_t i = 0; i < rt->allp.size(); ++i) {
     Processor* p = rt->allp[i].get();
     PWatch& w = watch[i];
