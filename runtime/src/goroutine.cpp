@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +25,7 @@
 #include <typeinfo>
 
 #include "external.hpp"
+#include "print_stderr.hpp"
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
 #include "scheduler.hpp"
@@ -137,7 +137,7 @@ std::string describe_exception(const std::exception_ptr& e) {
 // from the throw (`where`), then every other goroutine; and aborts.
 [[noreturn]] void panic_from_goroutine(Goroutine* g, const std::exception_ptr& e, Traceback where) noexcept {
   const std::string what = describe_exception(e);
-  std::fprintf(stderr, "panic: %s\n\n", what.c_str());
+  print_stderr("panic: {}\n\n", what);
   std::fflush(stderr);
   try {
     trim_throw_frames(where);
@@ -151,7 +151,7 @@ std::string describe_exception(const std::exception_ptr& e) {
     const std::string text = out.str();
     std::fwrite(text.data(), 1, text.size(), stderr);
   } catch (...) {
-    std::fprintf(stderr, "goroutine %" PRIu64 " [running]:\n", g->id.load(std::memory_order_relaxed));
+    print_stderr("goroutine {} [running]:\n", g->id.load(std::memory_order_relaxed));
   }
   std::fflush(stderr);
   // Then everyone else, as GOTRACEBACK=all would (capped: a million
@@ -218,7 +218,7 @@ void set_current_machine(Machine* m) noexcept {
 std::int64_t now_ns() noexcept { return monotonic_now_ns(); }
 
 [[noreturn]] void fatal(const char* msg) noexcept {
-  std::fprintf(stderr, "fatal error: %s\n", msg);
+  print_stderr("fatal error: {}\n", msg);
   std::fflush(stderr);
   std::abort();
 }
@@ -237,7 +237,7 @@ const char* status_name(GStatus s) noexcept {
 }  // namespace
 
 [[noreturn]] void bad_status(const Goroutine* g, GStatus seen, GStatus from, GStatus to) noexcept {
-  std::fprintf(stderr, "runtime: casgstatus: goroutine %" PRIu64 "%s is %s, not %s, on its way to %s\n",
+  print_stderr("runtime: casgstatus: goroutine {}{} is {}, not {}, on its way to {}\n",
                g->id.load(std::memory_order_relaxed), g->is_thread ? " (a plain thread)" : "", status_name(seen),
                status_name(from), status_name(to));
   fatal("casgstatus: bad incoming values");
@@ -245,11 +245,9 @@ const char* status_name(GStatus s) noexcept {
 
 [[noreturn]] void stack_overflow(Goroutine* g) noexcept {
   const char* file = g->file.load(std::memory_order_relaxed);
-  std::fprintf(stderr,
-               "runtime: goroutine %" PRIu64 " stack exceeds its %zu-byte limit (created at %s:%u)\n"
+  print_stderr("runtime: goroutine {} stack exceeds its {}-byte limit (created at {}:{})\n"
                "fatal error: stack overflow\n",
-               g->id.load(std::memory_order_relaxed),
-               g_runtime->stacks.usable_size(), file ? file : "?",
+               g->id.load(std::memory_order_relaxed), g_runtime->stacks.usable_size(), file ? file : "?",
                g->line.load(std::memory_order_relaxed));
   std::fflush(stderr);
   std::abort();
@@ -738,15 +736,11 @@ void set_goroutine_name(const char* name) noexcept {
   if (g != nullptr) g->name.store(name, std::memory_order_relaxed);
 }
 
-void sleep_until(std::chrono::steady_clock::time_point t) {
-  const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  Machine* m = this_machine();
-  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
-  if (g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall) {
-    std::this_thread::sleep_until(t);
-    return;
-  }
-  if (when <= now_ns()) return;
+namespace {
+
+// park_until parks g until the monotonic time `when` (ns), however close
+// or past it is: the caller decided a park is due.
+void park_until(Goroutine* g, std::int64_t when) {
   // Arm the timer only once we are parked (Go's resetForSleep): the timer
   // cannot fire, and ready us, before we are ready to be readied.
   struct Arm {
@@ -764,11 +758,38 @@ void sleep_until(std::chrono::steady_clock::time_point t) {
   }
 }
 
+// running_goroutine is the caller's goroutine, or null on a plain thread
+// or inside blocking() (where sleeping means sleeping the thread).
+Goroutine* running_goroutine() noexcept {
+  Machine* m = this_machine();
+  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  return g == nullptr || g->status.load(std::memory_order_relaxed) == GStatus::kSyscall ? nullptr : g;
+}
+
+}  // namespace
+
+void sleep_until(std::chrono::steady_clock::time_point t) {
+  const std::int64_t when = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  Goroutine* g = running_goroutine();
+  if (g == nullptr) {
+    std::this_thread::sleep_until(t);
+    return;
+  }
+  if (when <= now_ns()) return;
+  park_until(g, when);
+}
+
 void sleep_for(std::chrono::nanoseconds d) {
+  // As Go's time.Sleep: a positive duration always parks (and so lets
+  // others run), even if the time is up by the time the timer is armed.
   if (d.count() <= 0) return;
+  Goroutine* g = running_goroutine();
+  if (g == nullptr) {
+    std::this_thread::sleep_for(d);
+    return;
+  }
   const std::int64_t now = monotonic_now_ns();
-  const std::int64_t when = d.count() > kNoTimer - 1 - now ? kNoTimer - 1 : now + d.count();
-  sleep_until(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(when)));
+  park_until(g, d.count() > kNoTimer - 1 - now ? kNoTimer - 1 : now + d.count());
 }
 
 }  // namespace goro

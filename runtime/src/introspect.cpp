@@ -7,13 +7,16 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <ostream>
-#include <sstream>
 #include <string>
+#include <string_view>
 #include <tuple>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "external.hpp"
 #include "goro/detail/debug.hpp"
@@ -61,14 +64,14 @@ GoroutineInfo info_of(Goroutine* g, std::int64_t now) {
   const char* file = g->file.load(std::memory_order_relaxed);
   if (file != nullptr) {
     const std::uint32_t line = g->line.load(std::memory_order_relaxed);
-    info.created_at = line == 0 ? std::string(file) : std::string(file) + ":" + std::to_string(line);  // main: "goro::run"
+    info.created_at = line == 0 ? std::string(file) : fmt::format("{}:{}", file, line);  // main: "goro::run"
   }
   const char* func = g->function.load(std::memory_order_relaxed);
   if (func != nullptr) info.created_by = func;
   info.parent_id = g->parent_id.load(std::memory_order_relaxed);
   if (const char* name = g->name.load(std::memory_order_relaxed)) info.name = name;
   if (const char* site = g->job_file.load(std::memory_order_acquire)) {
-    info.submitted_at = std::string(site) + ":" + std::to_string(g->job_line.load(std::memory_order_relaxed));
+    info.submitted_at = fmt::format("{}:{}", site, g->job_line.load(std::memory_order_relaxed));
     if (const char* by = g->job_function.load(std::memory_order_relaxed)) info.submitted_by = by;
   }
   return info;
@@ -136,59 +139,69 @@ std::vector<GoroutineInfo> collect(Runtime* rt, bool with_stacks) {
   return live;
 }
 
+// Text is where dumps are formatted: a buffer written out in one piece
+// (to stderr, or to the caller's ostream), 500 bytes of it on the stack.
+using Text = fmt::memory_buffer;
+
 // header writes Go's "goroutine 7 [chan receive, 3 minutes]:".
-void write_header(std::ostream& out, const GoroutineInfo& g) {
-  out << "goroutine " << g.id << " [";
-  if (g.state == GoroutineState::waiting && !g.wait_reason.empty()) {
-    out << g.wait_reason;
-  } else {
-    out << to_string(g.state);
-  }
+void write_header(Text& out, const GoroutineInfo& g) {
+  const std::string_view what = g.state == GoroutineState::waiting && !g.wait_reason.empty()
+                                    ? std::string_view(g.wait_reason)
+                                    : std::string_view(to_string(g.state));
   const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(g.waiting_for).count();
-  if (minutes >= 1) out << ", " << minutes << (minutes == 1 ? " minute" : " minutes");
-  out << "]:\n";
+  if (minutes >= 1) {
+    fmt::format_to(std::back_inserter(out), "goroutine {} [{}, {} {}]:\n", g.id, what, minutes,
+                   minutes == 1 ? "minute" : "minutes");
+  } else {
+    fmt::format_to(std::back_inserter(out), "goroutine {} [{}]:\n", g.id, what);
+  }
 }
 
 // write_frames writes a stack as Go does: the function, then a tab, the
 // file:line of the call and, for the function the address belongs to
 // (not an inlined one), its offset from the function's entry.
-void write_frames(std::ostream& out, const std::vector<Frame>& stack, bool elided) {
+void write_frames(Text& out, const std::vector<Frame>& stack, bool elided) {
   const std::vector<std::uintptr_t> offsets = function_offsets(stack);
   for (std::size_t i = 0; i < stack.size(); ++i) {
     const Frame& f = stack[i];
-    out << f.function << "\n\t";
     if (f.file.empty()) {
-      out << "?:0";
+      fmt::format_to(std::back_inserter(out), "{}\n\t?:0", f.function);
     } else {
-      out << f.file << ":" << f.line;
+      fmt::format_to(std::back_inserter(out), "{}\n\t{}:{}", f.function, f.file, f.line);
     }
-    if (offsets[i] != 0) {
-      char buf[24];
-      std::snprintf(buf, sizeof buf, " +0x%zx", static_cast<std::size_t>(offsets[i]));
-      out << buf;
-    }
-    out << "\n";
+    if (offsets[i] != 0) fmt::format_to(std::back_inserter(out), " +0x{:x}", offsets[i]);
+    out.push_back('\n');
   }
-  if (elided) out << "...additional frames elided...\n";
+  if (elided) out.append(std::string_view("...additional frames elided...\n"));
 }
 
-void write_one(std::ostream& out, const GoroutineInfo& g) {
+void write_one(Text& out, const GoroutineInfo& g) {
   write_header(out, g);
-  if (!g.name.empty()) out << "name: " << g.name << "\n";
+  if (!g.name.empty()) fmt::format_to(std::back_inserter(out), "name: {}\n", g.name);
   if (g.stack.empty() && g.state == GoroutineState::running) {
-    out << "\tgoroutine running on other thread; stack unavailable\n";
+    out.append(std::string_view("\tgoroutine running on other thread; stack unavailable\n"));
   }
   write_frames(out, g.stack, g.stack_elided);
   if (!g.submitted_at.empty()) {
-    out << "job submitted by " << (g.submitted_by.empty() ? "?" : g.submitted_by) << "\n\t" << g.submitted_at << "\n";
+    fmt::format_to(std::back_inserter(out), "job submitted by {}\n\t{}\n",
+                   g.submitted_by.empty() ? "?" : g.submitted_by, g.submitted_at);
   }
   if (g.id == 1) {
-    if (g.stack.empty()) out << "goro::run(main)\n";
+    if (g.stack.empty()) out.append(std::string_view("goro::run(main)\n"));
   } else if (!g.created_at.empty()) {
-    out << "created by " << (g.created_by.empty() ? "?" : g.created_by) << " in goroutine " << g.parent_id
-        << "\n\t" << g.created_at << "\n";
+    fmt::format_to(std::back_inserter(out), "created by {} in goroutine {}\n\t{}\n",
+                   g.created_by.empty() ? "?" : g.created_by, g.parent_id, g.created_at);
   }
 }
+
+// write_to copies what was formatted to a caller's stream.
+void write_to(std::ostream& out, const Text& text) {
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+}
+
+// kDumpChunk: dump_goroutines hands its text to the stream in pieces of
+// about this size, so a million goroutines' dump is not held twice.
+constexpr std::size_t kDumpChunk = 64 * 1024;
 
 std::string status_word(const GoroutineInfo& g) {
   if (g.state == GoroutineState::waiting && !g.wait_reason.empty()) return g.wait_reason;
@@ -239,58 +252,57 @@ void dump_all_goroutines_to_stderr(Goroutine* skip, int max) noexcept {
     Runtime* rt = g_runtime;
     if (rt == nullptr) return;
     std::vector<GoroutineInfo> all = collect(rt, true);
-    std::ostringstream out;
+    Text out;
     int shown = 0;
     const std::uint64_t skip_id = skip != nullptr ? skip->id.load(std::memory_order_relaxed) : 0;
     for (const GoroutineInfo& g : all) {
       if (g.id == skip_id) continue;
       if (shown == max) {
-        out << "\n... " << (all.size() - static_cast<std::size_t>(shown) - (skip_id != 0 ? 1 : 0))
-            << " more goroutines not shown\n";
+        fmt::format_to(std::back_inserter(out), "\n... {} more goroutines not shown\n",
+                       all.size() - static_cast<std::size_t>(shown) - (skip_id != 0 ? 1 : 0));
         break;
       }
-      out << "\n";
+      out.push_back('\n');
       write_one(out, g);
       ++shown;
     }
-    const std::string s = out.str();
-    std::fwrite(s.data(), 1, s.size(), stderr);
+    std::fwrite(out.data(), 1, out.size(), stderr);
   } catch (...) {
   }
 }
 
 void schedtrace(Runtime* rt, bool detailed) {
   const SchedStats s = sched_stats();
-  std::ostringstream out;
+  Text out;
+  const auto to = std::back_inserter(out);
   // Go 1.19's format (threads counts sysmon, as Go's mcount does).
-  out << "SCHED " << (now_ns() - rt->start_ns) / 1000000 << "ms: gomaxprocs=" << s.gomaxprocs
-      << " idleprocs=" << s.idle_procs << " threads=" << s.threads + 1 << " spinningthreads=" << s.spinning_threads
-      << " idlethreads=" << s.idle_threads << " runqueue=" << s.global_runq;
+  fmt::format_to(to, "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} idlethreads={} runqueue={}",
+                 (now_ns() - rt->start_ns) / 1000000, s.gomaxprocs, s.idle_procs, s.threads + 1, s.spinning_threads,
+                 s.idle_threads, s.global_runq);
   // Spare Ps (stand-ins for Ps whose thread is blocked outside blocking()):
   // shown only while one is lent, with the queue lengths of those lent.
-  std::string spares;
+  std::vector<std::uint32_t> spare_queues;
   if (s.spare_procs > 0) {
-    spares = " spareprocs=" + std::to_string(s.spare_procs) + " [";
-    bool first = true;
     for (const auto& p : rt->allp) {
       if (!p->spare || p->status.load(std::memory_order_relaxed) == PStatus::kIdle) continue;
-      if (!first) spares += ' ';
-      spares += std::to_string(p->runq.size() + (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0));
-      first = false;
+      spare_queues.push_back(p->runq.size() + (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0));
     }
-    spares += "]";
   }
+  const auto write_spares = [&] {
+    if (s.spare_procs > 0) fmt::format_to(to, " spareprocs={} [{}]", s.spare_procs, fmt::join(spare_queues, " "));
+  };
   if (detailed) {
-    out << spares << " gcwaiting=0 nmidlelocked=0 stopwait=0 sysmonwait="
-        << (rt->sysmon_deep_sleep.load(std::memory_order_relaxed) ? 1 : 0) << "\n";
+    write_spares();
+    fmt::format_to(to, " gcwaiting=0 nmidlelocked=0 stopwait=0 sysmonwait={}\n",
+                   rt->sysmon_deep_sleep.load(std::memory_order_relaxed) ? 1 : 0);
     for (const auto& p : rt->allp) {
       Machine* m = p->m.load(std::memory_order_relaxed);
-      out << "  P" << p->id << ": status=" << static_cast<int>(p->status.load(std::memory_order_relaxed))
-          << " schedtick=" << p->schedtick.load(std::memory_order_relaxed)
-          << " syscalltick=" << p->syscalltick.load(std::memory_order_relaxed) << " m=" << (m ? m->id : -1)
-          << " runqsize=" << p->runq.size() << " gfreecnt=" << p->gfree_count.load(std::memory_order_relaxed)
-          << " timerslen=" << p->timer_count() << (p->spare ? " spare=true" : "")
-          << (p->stranded.load(std::memory_order_relaxed) ? " stranded=true" : "") << "\n";
+      fmt::format_to(to, "  P{}: status={} schedtick={} syscalltick={} m={} runqsize={} gfreecnt={} timerslen={}{}{}\n",
+                     p->id, static_cast<int>(p->status.load(std::memory_order_relaxed)),
+                     p->schedtick.load(std::memory_order_relaxed), p->syscalltick.load(std::memory_order_relaxed),
+                     m ? m->id : -1, p->runq.size(), p->gfree_count.load(std::memory_order_relaxed),
+                     p->timer_count(), p->spare ? " spare=true" : "",
+                     p->stranded.load(std::memory_order_relaxed) ? " stranded=true" : "");
     }
     {
       LockGuard l(rt->lock);
@@ -301,14 +313,12 @@ void schedtrace(Runtime* rt, bool detailed) {
           if (q->m.load(std::memory_order_relaxed) == m.get()) p = q.get();
         }
         Goroutine* g = m->curg.load(std::memory_order_acquire);
-        out << "  M" << m->id << ": p=" << (p ? p->id : -1)
-            << " curg=" << (g ? static_cast<std::int64_t>(g->id.load(std::memory_order_relaxed)) : -1)
-            << " mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=" << (m->spinning.load(std::memory_order_relaxed) ? "true" : "false")
-            << " blocked="
-            << (m->blocked.load(std::memory_order_relaxed) || m->thread_blocked.load(std::memory_order_relaxed)
-                    ? "true"
-                    : "false")
-            << " lockedg=-1\n";
+        fmt::format_to(to,
+                       "  M{}: p={} curg={} mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning={} "
+                       "blocked={} lockedg=-1\n",
+                       m->id, p ? p->id : -1, g ? static_cast<std::int64_t>(g->id.load(std::memory_order_relaxed)) : -1,
+                       m->spinning.load(std::memory_order_relaxed),
+                       m->blocked.load(std::memory_order_relaxed) || m->thread_blocked.load(std::memory_order_relaxed));
       }
     }
     for (const GoroutineInfo& g : collect(rt, false)) {
@@ -320,15 +330,14 @@ void schedtrace(Runtime* rt, bool detailed) {
         case GoroutineState::waiting: status = 4; break;
         default: status = 6; break;
       }
-      out << "  G" << g.id << ": status=" << status << "(" << g.wait_reason << ") m=-1 lockedm=-1\n";
+      fmt::format_to(to, "  G{}: status={}({}) m=-1 lockedm=-1\n", g.id, status, g.wait_reason);
     }
   } else {
-    out << " [";
-    for (std::size_t i = 0; i < s.local_runq.size(); ++i) out << (i ? " " : "") << s.local_runq[i];
-    out << "]" << spares << "\n";
+    fmt::format_to(to, " [{}]", fmt::join(s.local_runq, " "));
+    write_spares();
+    fmt::format_to(to, "\n");
   }
-  const std::string text = out.str();
-  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fwrite(out.data(), 1, out.size(), stderr);
   std::fflush(stderr);
 }
 
@@ -387,7 +396,11 @@ SchedStats sched_stats() {
   return s;
 }
 
-void dump_goroutine(std::ostream& out, const GoroutineInfo& g) { write_one(out, g); }
+void dump_goroutine(std::ostream& out, const GoroutineInfo& g) {
+  Text text;
+  write_one(text, g);
+  write_to(out, text);
+}
 
 namespace detail {
 
@@ -415,7 +428,11 @@ std::vector<Frame> current_stack() {
   return symbolize(traceback_here(lo, hi));
 }
 
-void write_stack(std::ostream& out, const std::vector<Frame>& stack) { write_frames(out, stack, false); }
+void write_stack(std::ostream& out, const std::vector<Frame>& stack) {
+  Text text;
+  write_frames(text, stack, false);
+  write_to(out, text);
+}
 
 }  // namespace detail
 
@@ -433,26 +450,38 @@ std::vector<GoroutineInfo> goroutines(bool with_stacks) {
 
 void dump_goroutines(std::ostream& out, bool grouped) {
   const std::vector<GoroutineInfo> all = goroutines();
+  Text text;
   if (!grouped) {
     bool first = true;
     for (const GoroutineInfo& g : all) {
-      if (!first) out << "\n";
+      if (!first) text.push_back('\n');
       first = false;
-      write_one(out, g);
+      write_one(text, g);
+      if (text.size() >= kDumpChunk) {
+        write_to(out, text);
+        text.clear();
+      }
     }
+    write_to(out, text);
     return;
   }
   // pprof debug=1 style: one entry per wait reason (or state), creation
   // site and stack, biggest first.
-  out << "goroutine profile: total " << all.size() << "\n";
+  const auto to = std::back_inserter(text);
+  fmt::format_to(to, "goroutine profile: total {}\n", all.size());
   for (const StackGroup& group : group_goroutines(all)) {
-    out << group.count << " @ " << group.what << ", created at " << group.created_at << "\n";
+    fmt::format_to(to, "{} @ {}, created at {}\n", group.count, group.what, group.created_at);
     for (const Frame& f : group.stack) {
-      out << f.function << "\n\t" << (f.file.empty() ? "?" : f.file) << ":" << f.line << "\n";
+      fmt::format_to(to, "{}\n\t{}:{}\n", f.function, f.file.empty() ? "?" : f.file, f.line);
     }
-    if (group.elided) out << "...additional frames elided...\n";
-    out << "\n";
+    if (group.elided) text.append(std::string_view("...additional frames elided...\n"));
+    text.push_back('\n');
+    if (text.size() >= kDumpChunk) {
+      write_to(out, text);
+      text.clear();
+    }
   }
+  write_to(out, text);
 }
 
 }  // namespace goro

@@ -45,10 +45,15 @@
 #include <vector>
 #include <algorithm>
 #include <ctime>
+#include <iterator>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "goro/detail/introspect_wire.hpp"
 #include "goro/introspect.hpp"
 #include "goro/runtime.hpp"
+#include "print_stderr.hpp"
 #include "scheduler.hpp"
 
 namespace goro::detail {
@@ -62,7 +67,7 @@ std::string introspect_dir(unsigned uid, const char* xdg_runtime_dir) {
       if (dir.size() < 80) return dir;
     }
   }
-  return "/tmp/goro-" + std::to_string(uid);
+  return fmt::format("/tmp/goro-{}", uid);
 }
 
 std::vector<std::string> introspect_candidate_dirs(unsigned uid, const char* xdg_runtime_dir) {
@@ -74,8 +79,8 @@ std::vector<std::string> introspect_candidate_dirs(unsigned uid, const char* xdg
     dirs.push_back(d);
   };
   add(introspect_dir(uid, xdg_runtime_dir));
-  add("/run/user/" + std::to_string(uid) + "/goro");
-  add("/tmp/goro-" + std::to_string(uid));
+  add(fmt::format("/run/user/{}/goro", uid));
+  add(fmt::format("/tmp/goro-{}", uid));
   return dirs;
 }
 
@@ -114,8 +119,8 @@ bool ensure_private_dir(const std::string& dir) {
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) return false;
   if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
-    std::fprintf(stderr, "goro: %s is not a directory owned by uid %u; introspection (goro stat) is off\n",
-                 dir.c_str(), static_cast<unsigned>(::geteuid()));
+    print_stderr("goro: {} is not a directory owned by uid {}; introspection (goro stat) is off\n", dir,
+                 static_cast<unsigned>(::geteuid()));
     return false;
   }
   if ((st.st_mode & 077) != 0) ::chmod(dir.c_str(), 0700);
@@ -156,84 +161,75 @@ std::string command_line() {
 
 // write_frames writes a stack as the "stacks" and "stack groups" answers
 // carry it: one line a frame, "\t<pc hex>\t<line>\t<file>\t<function>".
-void write_frames(std::ostream& out, const std::vector<Frame>& stack) {
+void write_frames(std::string& out, const std::vector<Frame>& stack) {
   for (const Frame& f : stack) {
-    out << "\t" << std::hex << f.pc << std::dec << "\t" << f.line << "\t" << sanitize(f.file) << "\t"
-        << sanitize(f.function) << "\n";
+    fmt::format_to(std::back_inserter(out), "\t{:x}\t{}\t{}\t{}\n", f.pc, f.line, sanitize(f.file),
+                   sanitize(f.function));
   }
 }
 
-std::string answer_request(const std::string& request) {
+// answer_with answers with what one of the public writers (which take a
+// stream) writes.
+template <class Write>
+std::string answer_with(Write&& write) {
   std::ostringstream out;
+  write(out);
+  return std::move(out).str();
+}
+
+std::string answer_request(const std::string& request) {
+  std::string out;
+  const auto to = std::back_inserter(out);
   if (request == "info") {
     const SchedStats s = sched_stats();
-    out << "pid " << ::getpid() << "\n"
-        << "command " << command_line() << "\n"
-        << "running " << (s.gomaxprocs > 0 ? 1 : 0) << "\n"
-        << "goroutines " << s.goroutines << "\n"
-        << "gomaxprocs " << s.gomaxprocs << "\n";
+    fmt::format_to(to, "pid {}\ncommand {}\nrunning {}\ngoroutines {}\ngomaxprocs {}\n", ::getpid(), command_line(),
+                   s.gomaxprocs > 0 ? 1 : 0, s.goroutines, s.gomaxprocs);
   } else if (request == "stats") {
     const SchedStats s = sched_stats();
-    out << "pid " << ::getpid() << "\n"
-        << "monotonic_ns " << now_ns() << "\n"
-        << "running " << (s.gomaxprocs > 0 ? 1 : 0) << "\n"
-        << "gomaxprocs " << s.gomaxprocs << "\n"
-        << "idle_procs " << s.idle_procs << "\n"
-        << "threads " << s.threads << "\n"
-        << "spinning_threads " << s.spinning_threads << "\n"
-        << "idle_threads " << s.idle_threads << "\n"
-        << "global_runq " << s.global_runq << "\n"
-        << "local_runq";
-    for (const std::int64_t n : s.local_runq) out << " " << n;
-    out << "\n"
-        << "spare_procs " << s.spare_procs << "\n"
-        << "spare_runq " << s.spare_runq << "\n"
-        << "goroutines " << s.goroutines << "\n"
-        << "created " << s.created << "\n"
-        << "steals " << s.steals << "\n"
-        << "context_switches " << s.context_switches << "\n"
-        << "parks " << s.parks << "\n"
-        << "handoffs " << s.handoffs << "\n"
-        << "preempt_requests " << s.preempt_requests << "\n"
-        << "hogs " << s.hogs << "\n"
-        << "thread_blocks " << s.thread_blocks << "\n"
-        << "blocking_calls " << s.blocking_calls << "\n"
-        << "timers " << s.timers << "\n"
-        << "stacks_in_use " << s.stacks_in_use << "\n"
-        << "stack_bytes_reserved " << s.stack_bytes_reserved << "\n"
-        << "guarded_stacks " << s.guarded_stacks << "\n"
-        << "uptime_ms " << s.uptime_ms << "\n";
+    fmt::format_to(to,
+                   "pid {}\nmonotonic_ns {}\nrunning {}\ngomaxprocs {}\nidle_procs {}\nthreads {}\n"
+                   "spinning_threads {}\nidle_threads {}\nglobal_runq {}\nlocal_runq",
+                   ::getpid(), now_ns(), s.gomaxprocs > 0 ? 1 : 0, s.gomaxprocs, s.idle_procs, s.threads,
+                   s.spinning_threads, s.idle_threads, s.global_runq);
+    for (const std::int64_t n : s.local_runq) fmt::format_to(to, " {}", n);
+    fmt::format_to(to,
+                   "\nspare_procs {}\nspare_runq {}\n"
+                   "goroutines {}\ncreated {}\nsteals {}\ncontext_switches {}\nparks {}\nhandoffs {}\n"
+                   "preempt_requests {}\nhogs {}\nthread_blocks {}\nblocking_calls {}\ntimers {}\n"
+                   "stacks_in_use {}\nstack_bytes_reserved {}\nguarded_stacks {}\nuptime_ms {}\n",
+                   s.spare_procs, s.spare_runq, s.goroutines, s.created, s.steals, s.context_switches, s.parks, s.handoffs, s.preempt_requests,
+                   s.hogs, s.thread_blocks, s.blocking_calls, s.timers, s.stacks_in_use, s.stack_bytes_reserved,
+                   s.guarded_stacks, s.uptime_ms);
   } else if (request == "goroutines" || request == "stacks") {
     const bool stacks = request == "stacks";
     for (const GoroutineInfo& g : goroutines(stacks)) {
-      out << g.id << "\t" << to_string(g.state) << "\t" << sanitize(g.wait_reason) << "\t" << g.waiting_for.count()
-          << "\t" << sanitize(g.created_at) << "\t" << sanitize(g.created_by) << "\t" << g.parent_id << "\t"
-          << sanitize(g.name);
+      fmt::format_to(to, "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}", g.id, to_string(g.state), sanitize(g.wait_reason),
+                     g.waiting_for.count(), sanitize(g.created_at), sanitize(g.created_by), g.parent_id,
+                     sanitize(g.name));
       if (stacks) {
-        out << "\t" << sanitize(g.submitted_at) << "\t" << sanitize(g.submitted_by) << "\t" << (g.stack_elided ? 1 : 0);
+        fmt::format_to(to, "\t{}\t{}\t{}", sanitize(g.submitted_at), sanitize(g.submitted_by),
+                       g.stack_elided ? 1 : 0);
       }
-      out << "\n";
+      out += '\n';
       write_frames(out, g.stack);
     }
   } else if (request == "stack groups") {
     const std::vector<GoroutineInfo> all = goroutines();
     for (const StackGroup& group : group_goroutines(all)) {
-      out << "G\t" << group.count << "\t" << sanitize(group.what) << "\t" << sanitize(group.created_at) << "\t"
-          << (group.elided ? 1 : 0) << "\t";
-      for (std::size_t i = 0; i < group.ids.size(); ++i) out << (i ? " " : "") << group.ids[i];
-      out << "\n";
+      fmt::format_to(to, "G\t{}\t{}\t{}\t{}\t{}\n", group.count, sanitize(group.what), sanitize(group.created_at),
+                     group.elided ? 1 : 0, fmt::join(group.ids, " "));
       write_frames(out, group.stack);
     }
   } else if (request == "dump") {
-    dump_goroutines(out, false);
+    return answer_with([](std::ostream& o) { dump_goroutines(o, false); });
   } else if (request == "dump group") {
-    dump_goroutines(out, true);
+    return answer_with([](std::ostream& o) { dump_goroutines(o, true); });
   } else if (request == "pprof") {
-    write_goroutine_profile(out);
+    return answer_with([](std::ostream& o) { write_goroutine_profile(o); });
   } else {
-    out << "error unknown request '" << sanitize(request) << "'\n";
+    fmt::format_to(to, "error unknown request '{}'\n", sanitize(request));
   }
-  return out.str();
+  return out;
 }
 
 // --- Serving many clients --------------------------------------------------
@@ -316,8 +312,8 @@ bool on_readable(Client& c) {
         start_answer(c, goro::detail::introspect_answer(request));
         return true;
       case goro::detail::RequestStatus::kTooLong:
-        start_answer(c, "error request too long (at most " +
-                            std::to_string(goro::detail::kIntrospectMaxRequest) + " bytes and a newline)\n");
+        start_answer(c, fmt::format("error request too long (at most {} bytes and a newline)\n",
+                                    goro::detail::kIntrospectMaxRequest));
         return true;
     }
   }
@@ -442,7 +438,7 @@ void introspect_server_start() {
   const std::string dir = goro::detail::introspect_dir(uid, std::getenv("XDG_RUNTIME_DIR"));
   if (!ensure_private_dir(dir)) return;
   remove_stale_sockets(dir);
-  const std::string path = dir + "/" + std::to_string(::getpid()) + ".sock";
+  const std::string path = fmt::format("{}/{}.sock", dir, ::getpid());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) return;

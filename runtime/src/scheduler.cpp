@@ -56,21 +56,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <deque>
-#include <numeric>
-#include <stdexcept>
-#include <mutex>
-#include <string>
 #include <system_error>
 #include <thread>
 
-#include "external.hpp"
-#include "goro/detail/debug.hpp"
 #include "netpoll.hpp"
+#include "print_stderr.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
 #include "traceback.hpp"
@@ -80,35 +71,6 @@ namespace goro::rt {
 Runtime* g_runtime = nullptr;
 
 namespace {
-
-std::atomic<Runtime*> g_external_runtime{nullptr};
-std::atomic<std::int64_t> g_external_refs{0};
-std::atomic<bool> g_run_active{false};
-std::atomic<std::int64_t> g_last_unwound{0};
-std::mutex g_leftovers_mu;
-std::vector<GoroutineInfo> g_leftovers;  // under g_leftovers_mu
-// The leftovers of every run, for leftovers_since(): the newest
-// kLeftoverLogSize descriptions (~200 bytes each) and two counters that
-// make a RunsMark. All under g_leftovers_mu, written by record_leftovers.
-constexpr std::size_t kLeftoverLogSize = 1000;
-std::deque<Leftover> g_leftover_log;
-std::uint64_t g_runs_ended = 0;
-std::uint64_t g_leftovers_total = 0;
-
-// record_leftovers keeps a description of the goroutines still alive when
-// main returned (teardown, before unwinding them, and before they are made
-// runnable to unwind, so that each keeps its wait reason), for leak reports.
-void record_leftovers(Runtime* rt) {
-  std::vector<GoroutineInfo> all = goroutines_of(rt);
-  std::lock_guard<std::mutex> l(g_leftovers_mu);
-  for (const GoroutineInfo& g : all) {
-    if (g_leftover_log.size() == kLeftoverLogSize) g_leftover_log.pop_front();
-    g_leftover_log.push_back(Leftover{g_runs_ended + 1, g});
-  }
-  g_leftovers_total += all.size();
-  ++g_runs_ended;
-  g_leftovers = std::move(all);
-}
 
 std::uint64_t splitmix(std::uint64_t& s) noexcept {
   std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
@@ -124,8 +86,6 @@ void global_runq_put_locked(Runtime* rt, Goroutine* g) GORO_REQUIRES(rt->lock) {
   rt->runq.push_back(g);
   rt->runq_size.store(static_cast<std::int64_t>(rt->runq.size()), std::memory_order_relaxed);
 }
-
-namespace {
 
 Goroutine* global_runq_pop_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   Goroutine* g = rt->runq.pop_front();
@@ -154,6 +114,8 @@ Goroutine* global_runq_get_locked(Runtime* rt, Processor* p, std::int64_t max) n
   return g;
 }
 
+namespace {
+
 // runq_put_slow moves half of a full local queue, plus g, to the global queue.
 bool runq_put_slow(Runtime* rt, Processor* p, Goroutine* g) noexcept {
   Goroutine* batch[RunQueue::kCapacity / 2 + 1];
@@ -176,18 +138,6 @@ bool runq_put_slow(Runtime* rt, Processor* p, Goroutine* g) noexcept {
   // g0 (a timer readying many), the request is dropped at the next switch.
   if (size >= kFloodedGlobalQueue) detail::t_preempt.store(true, std::memory_order_relaxed);
   return true;
-}
-
-Goroutine* runq_get(Processor* p, bool* inherit) noexcept {
-  Goroutine* next = p->runnext.load(std::memory_order_relaxed);
-  // CAS, not a plain store: a thief may take runnext (last steal pass).
-  if (next != nullptr &&
-      p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire, std::memory_order_relaxed)) {
-    *inherit = true;
-    return next;
-  }
-  *inherit = false;
-  return p->runq.pop();
 }
 
 }  // namespace
@@ -349,88 +299,6 @@ Goroutine* steal_work(Runtime* rt, Machine* m, Processor* p) noexcept {
     }
   }
   return nullptr;
-}
-
-// foreign_threads counts the process's threads that are not the runtime's
-// own (its Ms, sysmon, the introspection server): plain threads that may
-// still wake a goroutine.
-int foreign_threads(Runtime* rt) {
-  // The kernel's own count ("Threads:" in /proc/self/status), read in one
-  // go: listing /proc/self/task can skip an entry while threads come and go.
-  int total = -1;
-  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-      if (std::strncmp(line, "Threads:", 8) == 0) {
-        total = std::atoi(line + 8);
-        break;
-      }
-    }
-    std::fclose(f);
-  }
-  if (total < 0) return 1;  // cannot tell: assume someone else is there
-  int own = rt->runtime_threads.load(std::memory_order_relaxed) + introspect_server_threads() + traceback_threads();
-  {
-    LockGuard l(rt->lock);
-    for (const auto& m : rt->allm) own += !m->exited.load(std::memory_order_relaxed);
-  }
-  return total - own;
-}
-
-// check_dead is Go's checkdead: called by an M about to sleep with no
-// deadline. If every goroutine is parked (no P busy, nothing queued), no
-// timer is pending, no goroutine is inside blocking(), and no thread other
-// than the runtime's own exists that could still wake one, nothing ever
-// will: report the deadlock and abort, as Go does. Any thread we do not own
-// (a plain thread, a sanitizer's helper) keeps it silent: no false
-// positives.
-// all_parked reports, under the scheduler lock, whether no P is busy (spares
-// included), nothing is queued and no goroutine is inside blocking().
-bool all_parked_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
-  if (rt->npidle.load(std::memory_order_relaxed) != rt->procs || rt->runq.size() != 0) return false;
-  // A spare P held by an M runs goroutines too (its M may be asleep in a
-  // goroutine's own code, like a stranded P's).
-  if (rt->spares_lent.load(std::memory_order_relaxed) != 0) return false;
-  for (const auto& m : rt->allm) {
-    if (m->blocked.load(std::memory_order_relaxed)) return false;
-  }
-  return true;
-}
-
-void check_dead(Runtime* rt) {
-  if (rt->exiting.load(std::memory_order_relaxed) || rt->tearing_down) return;
-  if (next_timer_when() != kNoTimer) return;
-  // A goroutine waiting on I/O is not deadlocked: another process may
-  // connect, write, or close (Go: the M blocked in netpoll counts as running).
-  if (netpoll_waiters() > 0) return;
-  std::uint64_t acquires;
-  {
-    LockGuard l(rt->lock);
-    if (!all_parked_locked(rt)) return;
-    acquires = rt->p_acquires.load(std::memory_order_relaxed);
-  }
-  if (rt->live.load(std::memory_order_relaxed) == 0) return;
-  // The thread count is read without the lock: if any goroutine ran
-  // meanwhile (it may have started a thread and parked again), the
-  // snapshot is stale. With every P idle, running anything takes an
-  // acquire_p: only a world that stood still the whole time is dead. And
-  // it must stand still for a while: two looks 50 ms apart, both with no
-  // foreign thread, so a thread caught starting or ending cannot fool us.
-  // (A deadlock reported 50 ms late is still a deadlock reported.)
-  for (int look = 0; look < 2; ++look) {
-    if (look > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (foreign_threads(rt) > 0) return;
-    LockGuard l(rt->lock);
-    if (rt->exiting.load(std::memory_order_relaxed) || !all_parked_locked(rt) ||
-        rt->p_acquires.load(std::memory_order_relaxed) != acquires || next_timer_when() != kNoTimer ||
-        netpoll_waiters() > 0) {
-      return;
-    }
-  }
-  std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n");
-  dump_all_goroutines_to_stderr(nullptr, 1000);
-  std::fflush(stderr);
-  std::abort();
 }
 
 // find_runnable returns the next goroutine for m, or null when the run
@@ -640,144 +508,7 @@ void mstart(Machine* m) {
   m->exited.store(true, std::memory_order_release);
 }
 
-int procs_from(const Options& options) {
-  if (options.procs < 0 || options.procs > 1024) {
-    throw std::invalid_argument("goro::run: Options::procs must be between 0 and 1024, got " +
-                                std::to_string(options.procs));
-  }
-  if (options.procs > 0) return options.procs;
-  if (const char* env = std::getenv("GOMAXPROCS")) {
-    // As Go: a positive integer is honoured, anything else ignored.
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n > 0) return static_cast<int>(std::min<long>(n, 1024));
-  }
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, 1024));
-}
-
-std::size_t stack_size_from(const Options& options) {
-  if (options.stack_size == 0) return kDefaultStackSize;
-  if (options.stack_size > kMaxStackSize) {
-    throw std::invalid_argument("goro::run: Options::stack_size must be at most 1 GiB, got " +
-                                std::to_string(options.stack_size));
-  }
-  return std::max(options.stack_size, kMinStackSize);
-}
-
-DebugSettings parse_gorodebug() {
-  DebugSettings d;
-  const char* env = std::getenv("GORODEBUG");
-  if (env == nullptr) return d;
-  std::string s(env);
-  std::size_t pos = 0;
-  while (pos <= s.size()) {
-    std::size_t comma = s.find(',', pos);
-    if (comma == std::string::npos) comma = s.size();
-    const std::string item = s.substr(pos, comma - pos);
-    const std::size_t eq = item.find('=');
-    if (eq != std::string::npos) {
-      const std::string key = item.substr(0, eq);
-      const int value = std::atoi(item.c_str() + eq + 1);
-      if (key == "schedtrace") d.schedtrace_ms = value > 0 ? value : 0;
-      if (key == "scheddetail") d.scheddetail = value != 0;
-      if (key == "deadlock") d.deadlock_check = value != 0;
-      if (key == "sigquit") d.sigquit_exits = item.substr(eq + 1) != "dump";
-      if (key == "introspect") d.introspect = value != 0;
-      if (key == "lockorder") d.lockorder = value != 0;
-      if (key == "migrate") d.migrate = value != 0;
-      if (key == "blockwarn") d.blockwarn = value != 0;
-    }
-    pos = comma + 1;
-  }
-  return d;
-}
-
-// Teardown: unwind every goroutine still alive when main returned.
-void unwind_all(Runtime* rt, Machine* m0) {
-  rt->tearing_down = true;
-  orphans_teardown_begin();
-  if (m0->p == nullptr) {
-    LockGuard l(rt->lock);
-    Processor* p = idle_p_get_locked(rt);
-    if (p == nullptr) fatal("goro: no P for teardown");
-    m0->p = p;
-    p->m.store(m0, std::memory_order_relaxed);
-    p->status.store(PStatus::kRunning, std::memory_order_relaxed);
-  }
-  for (const auto& p : rt->allp) p->clear_timers();
-
-  std::vector<Goroutine*> todo;
-  for (const auto& p : rt->allp) {
-    if (Goroutine* g = std::exchange(p->migrant, nullptr)) todo.push_back(g);
-    if (Goroutine* g = p->runnext.exchange(nullptr)) todo.push_back(g);
-    while (Goroutine* g = p->runq.pop()) todo.push_back(g);
-  }
-  {
-    LockGuard l(rt->lock);
-    while (Goroutine* g = global_runq_pop_locked(rt)) todo.push_back(g);
-  }
-  record_leftovers(rt);
-  rt->records.for_each([&](Goroutine* g) {
-    if (cas_status<GStatus::kWaiting, GStatus::kRunnable>(g, std::memory_order_seq_cst)) {
-      // Nothing ended its park: its waiter may still be linked somewhere
-      // (detail::park_abandoned, orphans.cpp).
-      g->abandoned = true;
-      todo.push_back(g);
-    }
-  });
-  // Close what the run opened through goro::net and left open (a Conn in a
-  // leaked object, a global): parked readers wake with "use of closed
-  // network connection" as they unwind, and no descriptor outlives the run.
-  netpoll_teardown(rt->netpoll_run);
-  g_last_unwound.store(rt->live.load(), std::memory_order_relaxed);
-
-  Processor* p = m0->p;
-  for (Goroutine* g : todo) {
-    g->unwind = true;
-    runq_put(p, g, false);
-  }
-  // Run them until nothing is runnable. Each resumes at its switch point
-  // and unwinds from there (or, never started, destroys its function
-  // object); destructors may ready others, which run here too.
-  for (;;) {
-    bool inherit = false;
-    Goroutine* g = runq_get(p, &inherit);
-    if (g == nullptr) {
-      LockGuard l(rt->lock);
-      g = global_runq_get_locked(rt, p, 0);
-    }
-    if (g == nullptr) break;
-    g->unwind = true;
-    execute(m0, g, false);
-    if (m0->p == nullptr) fatal("goro: teardown lost its P");
-  }
-  netpoll_run_end();
-  const std::int64_t stuck = rt->live.load();
-  if (stuck > 0) {
-    std::fprintf(stderr,
-                 "goro: %" PRId64 " goroutine(s) blocked again while unwinding at the end of run(); "
-                 "their memory is left allocated\n",
-                 stuck);
-    rt->stacks.leak_slabs();
-    rt->records.leak();
-  }
-  orphans_teardown_end();
-}
-
 }  // namespace
-
-Runtime::Runtime(int procs_, std::size_t stack_size)
-    : procs(procs_), allp(static_cast<std::size_t>(procs_ + kMaxSpareProcs)), stacks(stack_size) {
-  for (int i = 0; i < procs; ++i) {
-    allp.push_back(std::make_unique<Processor>(i));
-  }
-  for (int i = 1; i <= procs; ++i) {
-    if (std::gcd(i, procs) == 1) steal_strides.push_back(i);
-  }
-}
-
-Runtime::~Runtime() = default;
 
 bool runq_put(Processor* p, Goroutine* g, bool next) noexcept {
   if (next) {
@@ -956,19 +687,6 @@ void inject_list(Machine* m, Goroutine** list, int n) noexcept {
     for (int i = 0; i < global && rt->npidle.load(std::memory_order_seq_cst) > 0; ++i) start_m(nullptr, false);
   }
   for (int i = global; i < k; ++i) runq_put(p, list[i], false);
-}
-
-void begin_exit() {
-  Runtime* rt = g_runtime;
-  // From here on, every primitive's destruction is recorded (orphans.cpp).
-  detail::g_run_exiting.store(true, std::memory_order_seq_cst);
-  rt->exiting.store(true, std::memory_order_seq_cst);
-  {
-    LockGuard l(rt->lock);
-    for (const auto& m : rt->allm) m->park_note.wakeup();
-  }
-  netpoll_break();  // the M blocked in the poller is on no idle list
-  wake_sysmon();
 }
 
 bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
@@ -1170,197 +888,5 @@ void schedule_loop(Machine* m) {
   }
 }
 
-// --- outsiders -----------------------------------------------------------
-
-Runtime* external_acquire() noexcept {
-  g_external_refs.fetch_add(1, std::memory_order_seq_cst);
-  Runtime* rt = g_external_runtime.load(std::memory_order_seq_cst);
-  if (rt == nullptr) {
-    g_external_refs.fetch_sub(1, std::memory_order_seq_cst);
-    return nullptr;
-  }
-  return rt;
-}
-
-void external_release() noexcept { g_external_refs.fetch_sub(1, std::memory_order_seq_cst); }
-
-void external_open(Runtime* rt) noexcept { g_external_runtime.store(rt, std::memory_order_seq_cst); }
-
-void external_close_and_drain() noexcept {
-  g_external_runtime.store(nullptr, std::memory_order_seq_cst);
-  while (g_external_refs.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-}
-
 }  // namespace goro::rt
 
-namespace goro {
-
-using namespace goro::rt;
-
-namespace detail {
-
-int run_main(InvokeFn main, void* arg, const Options& options) {
-  if (current_machine() != nullptr) {
-    throw std::logic_error("goro::run: called from inside a goroutine (a run is already active)");
-  }
-  const int procs = procs_from(options);
-  const std::size_t stack_size = stack_size_from(options);
-  bool expected = false;
-  if (!g_run_active.compare_exchange_strong(expected, true)) {
-    throw std::logic_error("goro::run: another run() is already active in this process");
-  }
-
-  orphans_run_start();
-  auto* rt = new Runtime(procs, stack_size);
-  netpoll_init();
-  rt->netpoll_run = netpoll_run_begin();
-  rt->netpoll_polls_base = netpoll_polls();
-  rt->netpoll_events_base = netpoll_events();
-  rt->debug = parse_gorodebug();
-  detail::g_lockorder.store(rt->debug.lockorder, std::memory_order_relaxed);
-  if (rt->debug.introspect) introspect_server_start();
-  rt->start_ns = now_ns();
-  rt->coarse_now.store(rt->start_ns, std::memory_order_relaxed);
-  rt->lastpoll.store(rt->start_ns, std::memory_order_relaxed);
-  g_runtime = rt;
-  rt->goid_gen.store(1, std::memory_order_relaxed);  // main is goroutine 1
-  for (int i = procs - 1; i >= 0; --i) {
-    LockGuard l(rt->lock);
-    idle_p_put_locked(rt, rt->allp[static_cast<std::size_t>(i)].get());
-  }
-
-  // M0 is the thread that called run().
-  Machine* m0;
-  {
-    LockGuard l(rt->lock);
-    rt->allm.push_back(std::make_unique<Machine>(rt->mcount.fetch_add(1, std::memory_order_relaxed)));
-    m0 = rt->allm.back().get();
-  }
-  m0->is_m0 = true;
-  m0->rng = static_cast<std::uint64_t>(rt->start_ns);
-  set_current_machine(m0);
-  machine_context_init(m0);
-  install_signal_handlers();
-  install_panic_handler();
-  machine_signal_init(m0);
-  {
-    LockGuard l(rt->lock);
-    m0->p = idle_p_get_locked(rt);
-  }
-  acquire_p(m0, m0->p);
-
-  // Goroutine 1 runs main. Built by hand: no wake_p before main even starts.
-  struct MainFn {
-    InvokeFn invoke;
-    void* arg;
-    void operator()() const { invoke(arg); }
-  };
-  const SpawnSlot slot = spawn_reserve(sizeof(MainFn), alignof(MainFn), SourceLocation::current());
-  ::new (slot.storage) MainFn{main, arg};
-  Goroutine* g1 = slot.g;
-  g1->invoke = [](void* p) { (*static_cast<MainFn*>(p))(); };
-  g1->destroy = [](void* p) noexcept { static_cast<MainFn*>(p)->~MainFn(); };
-  g1->file.store("goro::run", std::memory_order_relaxed);
-  g1->line.store(0, std::memory_order_relaxed);
-  g1->function.store("main", std::memory_order_relaxed);
-  set_status<GStatus::kDead, GStatus::kRunnable>(g1, std::memory_order_relaxed);
-  rt->live.store(1, std::memory_order_relaxed);
-  m0->p->created.add();
-  runq_put(m0->p, g1, false);
-
-  external_open(rt);
-  rt->runtime_threads.store(1, std::memory_order_relaxed);  // sysmon
-  rt->sysmon_thread = std::thread([rt] { sysmon_main(rt); });
-
-  schedule_loop(m0);
-
-  // main returned. Stop sysmon first: once exiting is set, it is the only
-  // party that could still start a new M (handoff_p from retake).
-  rt->sysmon_stop.store(true, std::memory_order_seq_cst);
-  wake_sysmon();
-  rt->sysmon_thread.join();
-  // Then wait for the other Ms to leave their scheduler loops.
-  const std::int64_t wait_start = now_ns();
-  bool warned = false;
-  for (;;) {
-    std::vector<Machine*> ms;
-    {
-      LockGuard l(rt->lock);
-      for (const auto& m : rt->allm) {
-        if (!m->is_m0 && !m->joined) ms.push_back(m.get());
-      }
-    }
-    if (ms.empty()) break;
-    for (Machine* m : ms) {
-      for (;;) {
-        if (m->exited.load(std::memory_order_acquire)) {
-          // new_m assigns the handle just after the thread starts.
-          LockGuard l(rt->lock);
-          if (m->thread.joinable()) break;
-        }
-        // A thread inside blocking() (or a goroutine running without
-        // runtime calls) keeps run() waiting: say so, do not hang silently.
-        if (!warned && now_ns() - wait_start > 1000000000) {
-          std::fprintf(stderr,
-                       "goro: run() is waiting for goroutines still inside blocking() calls "
-                       "or running without runtime calls\n");
-          warned = true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      m->thread.join();
-      m->joined = true;
-    }
-  }
-  external_close_and_drain();
-
-  unwind_all(rt, m0);
-
-  machine_signal_fini(m0);
-  remove_panic_handler();
-  remove_signal_handlers();
-  set_current_machine(nullptr);
-  g_runtime = nullptr;
-  delete rt;
-  g_run_active.store(false, std::memory_order_seq_cst);
-  return 0;
-}
-
-}  // namespace detail
-
-std::int64_t num_goroutine() noexcept {
-  if (current_machine() != nullptr && g_runtime != nullptr) return g_runtime->live.load(std::memory_order_relaxed);
-  ExternalRef ref;
-  return ref ? ref.get()->live.load(std::memory_order_relaxed) : 0;
-}
-
-int gomaxprocs() noexcept {
-  if (current_machine() != nullptr && g_runtime != nullptr) return g_runtime->procs;
-  ExternalRef ref;
-  return ref ? ref.get()->procs : 0;
-}
-
-std::int64_t last_run_unwound() noexcept { return g_last_unwound.load(std::memory_order_relaxed); }
-
-std::vector<GoroutineInfo> last_run_leftovers() {
-  std::lock_guard<std::mutex> l(g_leftovers_mu);
-  return g_leftovers;
-}
-
-RunsMark runs_mark() {
-  std::lock_guard<std::mutex> l(g_leftovers_mu);
-  return RunsMark{g_runs_ended, g_leftovers_total};
-}
-
-Leftovers leftovers_since(const RunsMark& mark) {
-  std::lock_guard<std::mutex> l(g_leftovers_mu);
-  Leftovers out;
-  if (mark.leftovers >= g_leftovers_total) return out;
-  const std::uint64_t wanted = g_leftovers_total - mark.leftovers;
-  const std::uint64_t kept = std::min<std::uint64_t>(wanted, g_leftover_log.size());
-  out.goroutines.assign(g_leftover_log.end() - static_cast<std::ptrdiff_t>(kept), g_leftover_log.end());
-  out.dropped = wanted - kept;
-  return out;
-}
-
-}  // namespace goro

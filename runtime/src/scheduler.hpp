@@ -148,6 +148,25 @@ void global_runq_put_locked(Runtime* rt, Goroutine* g) GORO_REQUIRES(rt->lock);
 // runq_steal steals half of p2's queue into p's (p2's runnext too if
 // steal_next). Returns one goroutine to run, or null.
 Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept;
+// runq_get takes p's next goroutine (runnext first: *inherit says it
+// inherits the time slice). Owner only. Inline: it is on every switch.
+inline Goroutine* runq_get(Processor* p, bool* inherit) noexcept {
+  Goroutine* next = p->runnext.load(std::memory_order_relaxed);
+  // CAS, not a plain store: a thief may take runnext (last steal pass).
+  if (next != nullptr &&
+      p->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acquire, std::memory_order_relaxed)) {
+    *inherit = true;
+    return next;
+  }
+  *inherit = false;
+  return p->runq.pop();
+}
+
+// global_runq_pop_locked takes the global queue's head;
+// global_runq_get_locked takes a share of it for p (max 0: no limit but
+// p's room), returning one to run and queueing the rest on p.
+Goroutine* global_runq_pop_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock);
+Goroutine* global_runq_get_locked(Runtime* rt, Processor* p, std::int64_t max) noexcept GORO_REQUIRES(rt->lock);
 
 // The introspection server (introspect_server.cpp): started by the first
 // run() unless GORODEBUG=introspect=0; introspect_server_threads() is 1
@@ -172,8 +191,17 @@ void inject_list(Machine* m, Goroutine** list, int n) noexcept;
 // make_runnable moves a goroutine taken from the poller from kWaiting to
 // kRunnable (false: it was not parked, which only teardown tolerates).
 bool make_runnable(Goroutine* g) noexcept;
-void begin_exit();
 std::int64_t next_timer_when() noexcept;
+
+// --- run.cpp -------------------------------------------------------------
+// begin_exit starts the end of the run (main returned): every M leaves its
+// scheduler loop at its next scheduling point.
+void begin_exit();
+
+// --- deadlock.cpp --------------------------------------------------------
+// check_dead aborts with Go's deadlock report when nothing can ever run
+// again (called by an M about to sleep with no deadline).
+void check_dead(Runtime* rt);
 
 // --- orphans.cpp ---------------------------------------------------------
 // orphans_run_start forgets the destroyed primitives recorded since the

@@ -99,10 +99,8 @@ void spare_free_put_locked(Runtime* rt, Processor* p) noexcept GORO_REQUIRES(rt-
 
 // take_own_next pops p's runnext or queue head; p's owner only.
 Goroutine* take_own_next(Processor* p) noexcept {
-  if (p->runnext.load(std::memory_order_relaxed) != nullptr) {
-    if (Goroutine* g = p->runnext.exchange(nullptr, std::memory_order_acquire)) return g;
-  }
-  return p->runq.pop();
+  bool inherit = false;
+  return runq_get(p, &inherit);
 }
 
 }  // namespace

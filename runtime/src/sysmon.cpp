@@ -33,7 +33,10 @@
 #include <cstring>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "netpoll.hpp"
+#include "print_stderr.hpp"
 #include "scheduler.hpp"
 
 namespace goro::rt {
@@ -81,7 +84,7 @@ bool thread_asleep(const Machine* m) {
   const int tid = m->tid.load(std::memory_order_relaxed);
   if (tid == 0) return false;
   char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  *fmt::format_to_n(path, sizeof path - 1, "/proc/self/task/{}/stat", tid).out = '\0';
   std::FILE* f = std::fopen(path, "r");
   if (f == nullptr) return false;
   char buf[512];
@@ -98,13 +101,11 @@ void report_blocked(Runtime* rt, Processor* p, Machine* m, Goroutine* g) {
   const char* file = g->file.load(std::memory_order_relaxed);
   const std::int64_t queued = static_cast<std::int64_t>(p->runq.size()) +
                               (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
-  std::fprintf(stderr,
-               "goro: goroutine %llu (created at %s:%u) has blocked its thread (M%d) for %lld ms outside "
-               "goro::blocking(): %lld goroutine(s) queued on its P run elsewhere meanwhile; wrap the blocking call "
+  print_stderr("goro: goroutine {} (created at {}:{}) has blocked its thread (M{}) for {} ms outside "
+               "goro::blocking(): {} goroutine(s) queued on its P run elsewhere meanwhile; wrap the blocking call "
                "in goro::blocking() (GORODEBUG=blockwarn=1)\n",
-               static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)), file != nullptr ? file : "?",
-               g->line.load(std::memory_order_relaxed), m->id, static_cast<long long>(kForcePreemptNs / 1000000),
-               static_cast<long long>(queued));
+               g->id.load(std::memory_order_relaxed), file != nullptr ? file : "?",
+               g->line.load(std::memory_order_relaxed), m->id, kForcePreemptNs / 1000000, queued);
   std::fflush(stderr);
   (void)rt;
 }

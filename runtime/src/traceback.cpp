@@ -82,6 +82,7 @@
 
 #include <boost/version.hpp>
 #include <cxxabi.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -96,6 +97,7 @@
 #include "goro/runtime.hpp"
 #include "goroutine.hpp"
 #include "machine.hpp"
+#include "print_stderr.hpp"
 #include "sanitizers.hpp"
 
 // goro_rt_capture_caller(RegisterState* out): the state the caller will be
@@ -251,7 +253,7 @@ void heavy_barrier() noexcept {
     return p == MAP_FAILED ? nullptr : p;
   }();
   if (page == nullptr) {
-    std::fprintf(stderr, "fatal error: goro: no memory barrier for the stack walker\n");
+    print_stderr("fatal error: goro: no memory barrier for the stack walker\n");
     std::abort();
   }
   mprotect(page, 4096, PROT_READ | PROT_WRITE);
@@ -385,7 +387,7 @@ std::string qualified_name(Dwarf_Die* die, Owner* owner) {
           } while (dwarf_siblingof(&child, &child) == 0);
         }
       }
-      part = "{lambda#" + std::to_string(number > 0 ? number : 1) + "}";
+      part = fmt::format("{{lambda#{}}}", number > 0 ? number : 1);
       if (name == "operator()") name.clear();
     }
     name = name.empty() ? part : part + "::" + name;

@@ -31,7 +31,7 @@
 // only for a lock's first acquisition and for a new edge, which a program
 // creates a bounded number of times.
 #include <algorithm>
-#include <cstdio>
+#include <iterator>
 #include <mutex>
 #include <new>
 #include <set>
@@ -40,6 +40,9 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
 
 #include "goro/detail/debug.hpp"
 #include "goro/park.hpp"
@@ -198,33 +201,33 @@ class Graph {
     std::sort(key.begin(), key.end());
     if (!reported_.insert(key).second) return {};
 
+    // A stream, for write_stack; the lines around the stacks are fmt's.
     std::ostringstream out;
     const std::size_t n = path.size() - 1;
-    out << "\ngoro: potential deadlock: " << n << " locks taken in inconsistent order (GORODEBUG=lockorder=1)\n";
+    fmt::print(out, "\ngoro: potential deadlock: {} locks taken in inconsistent order (GORODEBUG=lockorder=1)\n", n);
     auto name = [&](const void* lock) {
       const Node& node = nodes_[lock];
-      std::ostringstream s;
-      s << "lock #" << node.number << " (" << node.kind << " " << lock;
+      std::string s = fmt::format("lock #{} ({} {}", node.number, node.kind, lock);
       if (!node.first_taken.empty() && !node.first_taken[0].file.empty()) {
-        s << ", first taken at " << base_name(node.first_taken[0].file) << ":" << node.first_taken[0].line;
+        fmt::format_to(std::back_inserter(s), ", first taken at {}:{}", base_name(node.first_taken[0].file),
+                       node.first_taken[0].line);
       }
-      s << ")";
-      return s.str();
+      s += ')';
+      return s;
     };
     for (std::size_t i = 0; i < n; ++i) {
       const Node& node = nodes_[path[i]];
-      out << "\n" << name(path[i]) << " was first taken by goroutine " << node.first_goroutine << " at:\n";
+      fmt::print(out, "\n{} was first taken by goroutine {} at:\n", name(path[i]), node.first_goroutine);
       write_stack(out, node.first_taken);
     }
     for (std::size_t i = 0; i < n; ++i) {
       const Edge& e = edges_[{path[i], path[i + 1]}];
-      out << "\ngoroutine " << e.goroutine << " took " << name(path[i + 1]) << " while holding " << name(path[i])
-          << ":\n";
+      fmt::print(out, "\ngoroutine {} took {} while holding {}:\n", e.goroutine, name(path[i + 1]), name(path[i]));
       write_stack(out, e.stack);
     }
     out << "\nIf these run at the same time, each waits for a lock the next one holds. Take the locks in one order "
            "everywhere.\n\n";
-    return out.str();
+    return std::move(out).str();
   }
 
   static std::string base_name(const std::string& path) {

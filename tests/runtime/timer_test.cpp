@@ -83,6 +83,24 @@ TEST_P(TimerTest, SleepOnAPlainThreadSleepsTheThread) {
   });
 }
 
+// As Go's time.Sleep: any positive duration parks, even one that is over
+// before the timer could be armed (so sleep_for(1ns) is a scheduling
+// point, and GORODEBUG=migrate=1 moves the sleeper). Counted by the parks
+// statistic, which only this goroutine adds to here.
+TEST_P(TimerTest, APositiveSleepAlwaysParks) {
+  run([] {
+    for (int i = 0; i < 100; ++i) {
+      const std::uint64_t before = goro::sched_stats().parks;
+      goro::sleep_for(1ns);
+      EXPECT_GE(goro::sched_stats().parks, before + 1) << "round " << i;
+    }
+    const std::uint64_t before = goro::sched_stats().parks;
+    goro::sleep_for(0ns);
+    goro::sleep_for(-5ms);
+    EXPECT_EQ(goro::sched_stats().parks, before) << "a zero or negative sleep returns at once";
+  });
+}
+
 TEST_P(TimerTest, RuntimeTimerFiresOnceAndCanBeStoppedBeforeIt) {
   run([] {
     struct Box {

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "commands.hpp"
 #include "goro/goro.hpp"
 #include "workloads.hpp"
@@ -90,10 +92,10 @@ Result spawn_parked() {
   }
   const std::int64_t leaked = goro::num_goroutine() - before;
   if (leaked != 0) return {0, {}, "", mismatch("leaked", leaked, std::int64_t{0})};
-  char extra[96];
-  std::snprintf(extra, sizeof extra, " bytes_per_g=%.1f leaked=%lld",
-                static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n), static_cast<long long>(leaked));
-  return {n, wall, extra, ""};
+  return {n, wall,
+          fmt::format(" bytes_per_g={:.1f} leaked={}", static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n),
+                      leaked),
+          ""};
 }
 
 void skynet(goro::Chan<std::int64_t> out, std::int64_t num, std::int64_t size) {
@@ -265,9 +267,7 @@ Result timers() {
   }
   wg.wait();
   const auto wall = Clock::now() - start;
-  char extra[48];
-  std::snprintf(extra, sizeof extra, " overshoot_ms=%.3f", ms(wall) - 10.0);
-  return {n, wall, extra, ""};
+  return {n, wall, fmt::format(" overshoot_ms={:.3f}", ms(wall) - 10.0), ""};
 }
 
 std::uint64_t xorshift100(std::uint64_t x) {
@@ -330,9 +330,7 @@ Result idle() {
   const auto cpu = cpu_time() - cpu0;
   gate.close();
   exited.wait();
-  char extra[48];
-  std::snprintf(extra, sizeof extra, " cpu_ms=%.1f", ms(cpu));
-  return {1, wall, extra, ""};
+  return {1, wall, fmt::format(" cpu_ms={:.1f}", ms(cpu)), ""};
 }
 
 // In SPEC.md's order (mutex and rwmutex, 8 and 9, live in bench_sync.cpp).
@@ -390,28 +388,27 @@ int bench_main(const std::vector<std::string>& args) {
   std::string names;
   for (const Workload& w : workloads) names += std::string(names.empty() ? "" : " ") + w.name;
   if (args.size() != 1) {
-    std::fprintf(stderr, "usage: goro bench <workload>\nworkloads: %s\n", names.c_str());
+    print_to(stderr, "usage: goro bench <workload>\nworkloads: {}\n", names);
     return 2;
   }
   for (const Workload& w : workloads) {
     if (args[0] != w.name) continue;
     std::string why;
     if (!trustworthy_build(&why)) {
-      std::printf("BENCH name=%s impl=goro error=%s\n", w.name, why.c_str());
+      print_to(stdout, "BENCH name={} impl=goro error={}\n", w.name, why);
       return 1;
     }
     Result r;
     goro::run([&] { r = w.run(); });
     if (!r.error.empty()) {
-      std::printf("BENCH name=%s impl=goro error=%s\n", w.name, r.error.c_str());
+      print_to(stdout, "BENCH name={} impl=goro error={}\n", w.name, r.error);
       return 1;
     }
-    std::printf("BENCH name=%s impl=goro n=%lld ns_per_op=%.2f wall_ms=%.3f rss_kb=%ld%s\n", w.name,
-                static_cast<long long>(r.n), static_cast<double>(r.wall.count()) / static_cast<double>(r.n),
-                ms(r.wall), status_kb("VmHWM"), r.extra.c_str());
+    print_to(stdout, "BENCH name={} impl=goro n={} ns_per_op={:.2f} wall_ms={:.3f} rss_kb={}{}\n", w.name, r.n,
+             static_cast<double>(r.wall.count()) / static_cast<double>(r.n), ms(r.wall), status_kb("VmHWM"), r.extra);
     return 0;
   }
-  std::fprintf(stderr, "goro bench: unknown workload '%s'\nworkloads: %s\n", args[0].c_str(), names.c_str());
+  print_to(stderr, "goro bench: unknown workload '{}'\nworkloads: {}\n", args[0], names);
   return 2;
 }
 

@@ -7,13 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "goro/goro.hpp"
 #include "workloads.hpp"
@@ -131,9 +132,8 @@ Result echo() {
   served.recv();
   if (auto e = errs.try_recv()) return {0, {}, "", *e};
   std::sort(lat.begin(), lat.end());
-  char extra[96];
-  std::snprintf(extra, sizeof extra, " p50_us=%.1f p99_us=%.1f", percentile_us(lat, 0.50), percentile_us(lat, 0.99));
-  return {static_cast<std::int64_t>(conns) * rounds, wall, extra, ""};
+  return {static_cast<std::int64_t>(conns) * rounds, wall,
+          fmt::format(" p50_us={:.1f} p99_us={:.1f}", percentile_us(lat, 0.50), percentile_us(lat, 0.99)), ""};
 }
 
 // echo_conns: n idle connections to the same echo server (512-byte
@@ -194,10 +194,9 @@ Result echo_conns() {
   }
   const std::int64_t leaked = goro::num_goroutine() - before;
   if (leaked != 0) return {0, {}, "", mismatch("leaked", leaked, std::int64_t{0})};
-  char extra[64];
-  std::snprintf(extra, sizeof extra, " bytes_per_conn=%.1f",
-                static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n));
-  return {n, wall, extra, ""};
+  return {n, wall,
+          fmt::format(" bytes_per_conn={:.1f}", static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n)),
+          ""};
 }
 
 }  // namespace

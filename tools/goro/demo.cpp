@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "commands.hpp"
 #include "goro/detail/introspect_wire.hpp"
@@ -34,14 +36,12 @@ long rss_kb() {
 // trace_line prints Go's schedtrace fields plus the goroutine count.
 void trace_line(Clock::time_point start, const char* phase) {
   const goro::SchedStats s = goro::sched_stats();
-  std::ostringstream q;
-  for (std::size_t i = 0; i < s.local_runq.size(); ++i) q << (i ? " " : "") << s.local_runq[i];
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-  std::printf("SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d idlethreads=%d "
-              "runqueue=%lld [%s] goroutines=%lld rss=%ldMiB (%s)\n",
-              static_cast<long long>(ms), s.gomaxprocs, s.idle_procs, s.threads, s.spinning_threads,
-              s.idle_threads, static_cast<long long>(s.global_runq), q.str().c_str(),
-              static_cast<long long>(s.goroutines), rss_kb() / 1024, phase);
+  print_to(stdout,
+           "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} idlethreads={} "
+           "runqueue={} [{}] goroutines={} rss={}MiB ({})\n",
+           ms, s.gomaxprocs, s.idle_procs, s.threads, s.spinning_threads, s.idle_threads, s.global_runq,
+           fmt::join(s.local_runq, " "), s.goroutines, rss_kb() / 1024, phase);
   std::fflush(stdout);
 }
 
@@ -66,8 +66,7 @@ int parse_options(const std::vector<std::string>& args, DemoOptions* o) {
       char* end = nullptr;
       const long long v = std::strtoll(args[i + 1].c_str(), &end, 10);
       if (end == args[i + 1].c_str() || *end != '\0' || v < 1 || v > 100'000'000) {
-        std::fprintf(stderr, "goro demo: -n wants a goroutine count from 1 to 100000000, got '%s'\n",
-                     args[i + 1].c_str());
+        print_to(stderr, "goro demo: -n wants a goroutine count from 1 to 100000000, got '{}'\n", args[i + 1]);
         return 2;
       }
       o->n = v;
@@ -78,15 +77,14 @@ int parse_options(const std::vector<std::string>& args, DemoOptions* o) {
       if (i + 1 < args.size() && !args[i + 1].empty() && args[i + 1][0] != '-') {
         const auto d = parse_go_duration(args[i + 1]);
         if (!d) {
-          std::fprintf(stderr, "goro demo: --hold wants a duration such as 30s or 2m, got '%s'\n",
-                       args[i + 1].c_str());
+          print_to(stderr, "goro demo: --hold wants a duration such as 30s or 2m, got '{}'\n", args[i + 1]);
           return 2;
         }
         o->hold_for = *d;
         o->hold_text = args[++i];
       }
     } else {
-      std::fprintf(stderr, "usage: goro demo [-n N] [--hold [duration]]\n");
+      print_to(stderr, "usage: goro demo [-n N] [--hold [duration]]\n");
       return 2;
     }
   }
@@ -96,12 +94,12 @@ int parse_options(const std::vector<std::string>& args, DemoOptions* o) {
 // hold keeps the parked goroutines parked while the user looks at them.
 void hold(const DemoOptions& o) {
   if (o.hold_for) {
-    std::printf("goro demo: holding them parked for %s (--hold)\n", o.hold_text.c_str());
+    print_to(stdout, "goro demo: holding them parked for {} (--hold)\n", o.hold_text);
     std::fflush(stdout);
     goro::sleep_for(*o.hold_for);
     return;
   }
-  std::printf("goro demo: holding them parked until you press Enter (--hold)\n");
+  print_to(stdout, "goro demo: holding them parked until you press Enter (--hold)\n");
   std::fflush(stdout);
   goro::blocking([] {
     char c = 0;
@@ -118,15 +116,15 @@ int demo_main(const std::vector<std::string>& args) {
   const std::int64_t n = opts.n;
   return goro::run([n, &opts]() -> int {
     const auto start = Clock::now();
-    std::printf("goro demo: pid %d, %d Ps; spawning %lld goroutines that each park on a channel\n",
-                static_cast<int>(getpid()), goro::gomaxprocs(), static_cast<long long>(n));
+    print_to(stdout, "goro demo: pid {}, {} Ps; spawning {} goroutines that each park on a channel\n", getpid(),
+             goro::gomaxprocs(), n);
     if (goro::detail::introspect_serving()) {
-      std::printf("goro demo: watch it from another terminal: %s stat %d   (or: top %d, dump %d --group)\n",
-                  self_path().c_str(), static_cast<int>(getpid()), static_cast<int>(getpid()),
-                  static_cast<int>(getpid()));
+      print_to(stdout, "goro demo: watch it from another terminal: {0} stat {1}   (or: top {1}, dump {1} --group)\n",
+               self_path(), getpid());
       if (!opts.hold) {
-        std::printf("goro demo: they are released as soon as all are parked; add --hold 60s (or --hold: until "
-                    "Enter) to keep them parked while you look\n");
+        print_to(stdout,
+                 "goro demo: they are released as soon as all are parked; add --hold 60s (or --hold: until "
+                 "Enter) to keep them parked while you look\n");
       }
     }
     std::fflush(stdout);
@@ -165,8 +163,8 @@ int demo_main(const std::vector<std::string>& args) {
     trace_line(start, phase);
     const double per_g = static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n);
     const double spawn_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(spawn).count()) / 1e3;
-    std::printf("goro demo: %lld goroutines parked; spawned in %.1f ms (%.0f ns each), %.0f bytes of RSS each\n",
-                static_cast<long long>(n), spawn_ms, spawn_ms * 1e6 / static_cast<double>(n), per_g);
+    print_to(stdout, "goro demo: {} goroutines parked; spawned in {:.1f} ms ({:.0f} ns each), {:.0f} bytes of RSS each\n",
+             n, spawn_ms, spawn_ms * 1e6 / static_cast<double>(n), per_g);
     std::fflush(stdout);
     if (opts.hold) hold(opts);
 
@@ -186,13 +184,13 @@ int demo_main(const std::vector<std::string>& args) {
       rss2 = rss_kb();
     }
     trace_line(start, "released");
-    std::printf("goro demo: RSS %ld MiB before, %ld MiB parked, %ld MiB after release\n", rss0 / 1024,
-                rss1 / 1024, rss2 / 1024);
+    print_to(stdout, "goro demo: RSS {} MiB before, {} MiB parked, {} MiB after release\n", rss0 / 1024, rss1 / 1024,
+             rss2 / 1024);
     if (left != 1) {
-      std::printf("goro demo: FAIL: num_goroutine() is %lld after release, want 1\n", static_cast<long long>(left));
+      print_to(stdout, "goro demo: FAIL: num_goroutine() is {} after release, want 1\n", left);
       return 1;
     }
-    std::printf("goro demo: OK: all %lld goroutines exited, num_goroutine() == 1\n", static_cast<long long>(n));
+    print_to(stdout, "goro demo: OK: all {} goroutines exited, num_goroutine() == 1\n", n);
     return 0;
   });
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <csignal>
 #include <cerrno>
 #include <chrono>
@@ -25,13 +26,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -52,20 +55,20 @@ std::string read_file(const std::string& path) {
 }
 
 std::string process_name(int pid) {
-  std::string comm = read_file("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm = read_file(fmt::format("/proc/{}/comm", pid));
   while (!comm.empty() && (comm.back() == '\n' || comm.back() == '\0')) comm.pop_back();
   return comm.empty() ? "?" : comm;
 }
 
 std::string user_name(unsigned uid) {
   if (const passwd* pw = ::getpwuid(uid)) return pw->pw_name;
-  return "uid " + std::to_string(uid);
+  return fmt::format("uid {}", uid);
 }
 
 // environ_value reads one variable from /proc/<pid>/environ (readable by
 // the process's owner and root).
 std::optional<std::string> environ_value(int pid, const std::string& key) {
-  const std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
+  const std::string env = read_file(fmt::format("/proc/{}/environ", pid));
   std::size_t start = 0;
   while (start < env.size()) {
     std::size_t end = env.find('\0', start);
@@ -87,12 +90,12 @@ bool is_socket(const std::string& path) {
 // socket_of finds the introspection socket of `pid`, or explains why not.
 std::string socket_of(int pid) {
   struct stat st {};
-  const std::string proc = "/proc/" + std::to_string(pid);
-  if (pid <= 0 || ::stat(proc.c_str(), &st) != 0) throw Failure{"no process with pid " + std::to_string(pid)};
+  const std::string proc = fmt::format("/proc/{}", pid);
+  if (pid <= 0 || ::stat(proc.c_str(), &st) != 0) throw Failure{fmt::format("no process with pid {}", pid)};
   const unsigned me = ::geteuid();
   if (st.st_uid != me && me != 0) {
-    throw Failure{"process " + std::to_string(pid) + " (" + process_name(pid) + ") belongs to " +
-                  user_name(st.st_uid) + "; goro can only inspect your own processes (or run it as root)"};
+    throw Failure{fmt::format("process {} ({}) belongs to {}; goro can only inspect your own processes (or run it as root)",
+                              pid, process_name(pid), user_name(st.st_uid))};
   }
   std::vector<std::string> dirs;
   if (auto xdg = environ_value(pid, "XDG_RUNTIME_DIR")) {
@@ -102,12 +105,12 @@ std::string socket_of(int pid) {
                                                                               : nullptr);
   }
   for (const std::string& dir : dirs) {
-    const std::string path = dir + "/" + std::to_string(pid) + ".sock";
+    const std::string path = fmt::format("{}/{}.sock", dir, pid);
     if (is_socket(path)) return path;
   }
-  throw Failure{"process " + std::to_string(pid) + " (" + process_name(pid) +
-                ") is not serving goro introspection: it does not use goro, has not called goro::run() yet, "
-                "or runs with GORODEBUG=introspect=0"};
+  throw Failure{fmt::format("process {} ({}) is not serving goro introspection: it does not use goro, has not "
+                            "called goro::run() yet, or runs with GORODEBUG=introspect=0",
+                            pid, process_name(pid))};
 }
 
 // ask sends one request and returns the whole answer, waiting at most
@@ -121,21 +124,21 @@ std::string ask(const std::string& path, const std::string& request, int pid, in
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  // Cut to fit, as the path's owner made sure it does (introspect_dir).
+  *fmt::format_to_n(addr.sun_path, sizeof addr.sun_path - 1, "{}", path).out = '\0';
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int err = errno;
     ::close(fd);
     if (err == EACCES || err == EPERM) {
-      throw Failure{"process " + std::to_string(pid) + ": permission denied on " + path +
-                    " (it belongs to another user)"};
+      throw Failure{fmt::format("process {}: permission denied on {} (it belongs to another user)", pid, path)};
     }
-    throw Failure{"process " + std::to_string(pid) + " does not answer on " + path + ": " + std::strerror(err) +
-                  (err == ECONNREFUSED ? " (a stale socket: the process has exited or restarted)" : "")};
+    throw Failure{fmt::format("process {} does not answer on {}: {}{}", pid, path, std::strerror(err),
+                              err == ECONNREFUSED ? " (a stale socket: the process has exited or restarted)" : "")};
   }
   const std::string line = request + "\n";
   if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
     ::close(fd);
-    throw Failure{"process " + std::to_string(pid) + ": cannot send the request"};
+    throw Failure{fmt::format("process {}: cannot send the request", pid)};
   }
   std::string out;
   char buf[65536];
@@ -144,7 +147,7 @@ std::string ask(const std::string& path, const std::string& request, int pid, in
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ::close(fd);
-      throw Failure{"process " + std::to_string(pid) + " did not answer within " + std::to_string(timeout_s) + " s"};
+      throw Failure{fmt::format("process {} did not answer within {} s", pid, timeout_s)};
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
@@ -153,31 +156,9 @@ std::string ask(const std::string& path, const std::string& request, int pid, in
   if (out.rfind("error ", 0) == 0) {
     std::string msg = out.substr(6);
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    throw Failure{"process " + std::to_string(pid) + ": " + msg};
+    throw Failure{fmt::format("process {}: {}", pid, msg)};
   }
   return out;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", c);
-          out += esc;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
 }
 
 // parse_duration accepts Go's duration syntax for one unit ("500ms",
@@ -287,18 +268,23 @@ const char* const kCounterFields[] = {"gomaxprocs",     "idle_procs",  "threads"
                                       "preempt_requests", "hogs",      "thread_blocks",    "blocking_calls",   "timers",
                                       "stacks_in_use",  "stack_bytes_reserved", "guarded_stacks", "uptime_ms"};
 
+// one_decimal rounds a rate as the JSON has always shown it, to one
+// decimal ("%.1f"): the nearest double to that decimal, which the JSON
+// writer prints back as exactly that decimal.
+double one_decimal(double v) {
+  const std::string text = fmt::format("{:.1f}", v);
+  double rounded = v;
+  std::from_chars(text.data(), text.data() + text.size(), rounded);
+  return rounded;
+}
+
 std::string stats_json(const Sample& s, long long time_ms) {
-  std::ostringstream out;
-  out << "{\"pid\":" << num(s.f, "pid") << ",\"time_ms\":" << time_ms << ",\"running\":" << (num(s.f, "running") ? "true" : "false");
-  for (const char* k : kCounterFields) out << ",\"" << k << "\":" << num(s.f, k);
-  out << ",\"local_runq\":[";
-  const auto q = nums(s.f, "local_runq");
-  for (std::size_t i = 0; i < q.size(); ++i) out << (i ? "," : "") << q[i];
-  char rates[128];
-  std::snprintf(rates, sizeof rates, "],\"steals_per_sec\":%.1f,\"switches_per_sec\":%.1f}", s.steals_per_sec,
-                s.switches_per_sec);
-  out << rates;
-  return out.str();
+  nlohmann::ordered_json out = {{"pid", num(s.f, "pid")}, {"time_ms", time_ms}, {"running", num(s.f, "running") != 0}};
+  for (const char* k : kCounterFields) out[k] = num(s.f, k);
+  out["local_runq"] = nums(s.f, "local_runq");
+  out["steals_per_sec"] = one_decimal(s.steals_per_sec);
+  out["switches_per_sec"] = one_decimal(s.switches_per_sec);
+  return json_text(out);
 }
 
 long long runnable(const Fields& f) {
@@ -307,25 +293,17 @@ long long runnable(const Fields& f) {
   return n;
 }
 
-std::string queues(const Fields& f) {
-  std::string s = "[";
-  const auto q = nums(f, "local_runq");
-  for (std::size_t i = 0; i < q.size(); ++i) {
-    if (i > 0) s += ' ';
-    s += std::to_string(q[i]);  // (not (i ? " " : "") + ...: g++ 12's -Wrestrict misfires on it)
-  }
-  return s + "]";
-}
+std::string queues(const Fields& f) { return fmt::format("[{}]", fmt::join(nums(f, "local_runq"), " ")); }
 
 void stat_header() {
-  std::printf("%8s %11s %9s %7s %-12s %7s %8s %6s %10s %11s\n", "TIME", "GOROUTINES", "RUNNABLE", "GLOBAL",
-              "LOCAL", "THREADS", "SPINNING", "IDLE", "STEALS/S", "SWITCHES/S");
+  print_to(stdout, "{:>8} {:>11} {:>9} {:>7} {:<12} {:>7} {:>8} {:>6} {:>10} {:>11}\n", "TIME", "GOROUTINES",
+           "RUNNABLE", "GLOBAL", "LOCAL", "THREADS", "SPINNING", "IDLE", "STEALS/S", "SWITCHES/S");
 }
 
 void stat_row(const Sample& s, double secs) {
-  std::printf("%7.1fs %11lld %9lld %7lld %-12s %7lld %8lld %6lld %10.0f %11.0f\n", secs, num(s.f, "goroutines"),
-              runnable(s.f), num(s.f, "global_runq"), queues(s.f).c_str(), num(s.f, "threads"),
-              num(s.f, "spinning_threads"), num(s.f, "idle_threads"), s.steals_per_sec, s.switches_per_sec);
+  print_to(stdout, "{:7.1f}s {:11} {:9} {:7} {:<12} {:7} {:8} {:6} {:10.0f} {:11.0f}\n", secs, num(s.f, "goroutines"),
+           runnable(s.f), num(s.f, "global_runq"), queues(s.f), num(s.f, "threads"), num(s.f, "spinning_threads"),
+           num(s.f, "idle_threads"), s.steals_per_sec, s.switches_per_sec);
 }
 
 volatile sig_atomic_t g_interrupted = 0;
@@ -346,7 +324,7 @@ bool sleep_interval(std::chrono::nanoseconds d) {
 // process_exited: the process is gone, or has exited and waits to be
 // reaped (a zombie still answers kill(pid, 0)).
 bool process_exited(int pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
   const auto paren = stat.rfind(')');
   if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
   const char state = stat[paren + 2];
@@ -377,7 +355,7 @@ std::optional<Sample> sample_unless_exited(const std::string& path, int pid, con
 
 // say_exited ends stat or top: status 0.
 int say_exited(const char* cmd, int pid, bool to_stderr) {
-  std::fprintf(to_stderr ? stderr : stdout, "goro %s: process %d exited\n", cmd, pid);
+  print_to(to_stderr ? stderr : stdout, "goro {}: process {} exited\n", cmd, pid);
   return 0;
 }
 
@@ -396,7 +374,7 @@ int stat_main(const std::vector<std::string>& args) {
     const Sample& s = *next;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (o.json) {
-      std::printf("%s\n", stats_json(s, static_cast<long long>(secs * 1000)).c_str());
+      print_to(stdout, "{}\n", stats_json(s, static_cast<long long>(secs * 1000)));
     } else {
       if (i % 20 == 0) stat_header();
       stat_row(s, secs);
@@ -426,7 +404,7 @@ int dump_main(const std::vector<std::string>& args) {
   } else {
     out["goroutines"] = stacks_json(ask(path, "stacks", o.pid, kDumpTimeout));
   }
-  std::fputs((json_text(out) + "\n").c_str(), stdout);
+  print_to(stdout, "{}\n", json_text(out));
   return 0;
 }
 
@@ -456,8 +434,7 @@ int pprof_main(const std::vector<std::string>& args) {
   out.write(profile.data(), static_cast<std::streamsize>(profile.size()));
   out.close();
   if (!out) throw Failure{"cannot write " + file + ": " + std::strerror(errno)};
-  std::fprintf(stderr, "goroutine profile of process %d written to %s (go tool pprof -top %s)\n", o.pid, file.c_str(),
-               file.c_str());
+  print_to(stderr, "goroutine profile of process {} written to {} (go tool pprof -top {})\n", o.pid, file, file);
   return 0;
 }
 
@@ -515,11 +492,9 @@ class Keyboard {
 
 std::string duration_text(std::chrono::nanoseconds d) {
   const long long ns = d.count();
-  if (ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
-  if (ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(ns) / 1e9);
-  return buf;
+  if (ns % 1'000'000'000 == 0) return fmt::format("{}s", ns / 1'000'000'000);
+  if (ns % 1'000'000 == 0) return fmt::format("{}ms", ns / 1'000'000);
+  return fmt::format("{:.3g}s", static_cast<double>(ns) / 1e9);
 }
 
 // TopGroups counts goroutines by what they wait for (their state when not
@@ -550,9 +525,7 @@ std::string growth_text(const std::map<Key, long long>& now, const std::map<Key,
   const long long was = it == before.end() ? 0 : it->second;
   const double rate = secs > 0 ? static_cast<double>(now.at(k) - was) / secs : 0;
   if (std::fabs(rate) < 0.05) return "0";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%+.1f", rate);
-  return buf;
+  return fmt::format("{:+.1f}", rate);
 }
 
 int top_main(const std::vector<std::string>& args) {
@@ -582,44 +555,40 @@ int top_main(const std::vector<std::string>& args) {
     for (const auto& [k, v] : groups.by_site) sites.emplace_back(v, k);
     std::sort(sites.rbegin(), sites.rend());
 
-    std::ostringstream out;
-    out << "\033[H\033[2J";  // home, clear screen
-    out << "goro top - pid " << o.pid << " (" << name << ")  up " << num(s.f, "uptime_ms") / 1000 << "s  "
-        << (num(s.f, "running") ? "" : "[no run() active]") << "\n\n";
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "goroutines %lld  runnable %lld  gomaxprocs %lld  idle procs %lld  threads %lld  spinning %lld  "
-                  "idle threads %lld\n",
-                  num(s.f, "goroutines"), runnable(s.f), num(s.f, "gomaxprocs"), num(s.f, "idle_procs"),
-                  num(s.f, "threads"), num(s.f, "spinning_threads"), num(s.f, "idle_threads"));
-    out << line;
-    std::snprintf(line, sizeof line,
-                  "switches/s %.0f  steals/s %.0f  created %lld  handoffs %lld  preempt requests %lld  hogs %lld  "
-                  "thread blocks %lld  timers %lld\n",
-                  s.switches_per_sec, s.steals_per_sec, num(s.f, "created"), num(s.f, "handoffs"),
-                  num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "thread_blocks"), num(s.f, "timers"));
-    out << line << "run queues: global " << num(s.f, "global_runq") << "  per P " << queues(s.f);
+    fmt::memory_buffer out;  // the frame, written in one piece
+    const auto to = std::back_inserter(out);
+    fmt::format_to(to, "\033[H\033[2J");  // home, clear screen
+    fmt::format_to(to, "goro top - pid {} ({})  up {}s  {}\n\n", o.pid, name, num(s.f, "uptime_ms") / 1000,
+                   num(s.f, "running") ? "" : "[no run() active]");
+    fmt::format_to(to,
+                   "goroutines {}  runnable {}  gomaxprocs {}  idle procs {}  threads {}  spinning {}  "
+                   "idle threads {}\n",
+                   num(s.f, "goroutines"), runnable(s.f), num(s.f, "gomaxprocs"), num(s.f, "idle_procs"),
+                   num(s.f, "threads"), num(s.f, "spinning_threads"), num(s.f, "idle_threads"));
+    fmt::format_to(to,
+                   "switches/s {:.0f}  steals/s {:.0f}  created {}  handoffs {}  preempt requests {}  hogs {}  "
+                   "thread blocks {}  timers {}\n",
+                   s.switches_per_sec, s.steals_per_sec, num(s.f, "created"), num(s.f, "handoffs"),
+                   num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "thread_blocks"), num(s.f, "timers"));
+    fmt::format_to(to, "run queues: global {}  per P {}", num(s.f, "global_runq"), queues(s.f));
     if (num(s.f, "spare_procs") > 0) {
-      out << "  spare Ps " << num(s.f, "spare_procs") << " (queued " << num(s.f, "spare_runq") << ")";
+      fmt::format_to(to, "  spare Ps {} (queued {})", num(s.f, "spare_procs"), num(s.f, "spare_runq"));
     }
-    out << "\n\n";
-    out << "  COUNT  GROWTH/S  STATE / WAIT REASON\n";
+    fmt::format_to(to, "\n\n");
+    fmt::format_to(to, "  COUNT  GROWTH/S  STATE / WAIT REASON\n");
     for (std::size_t k = 0; k < reasons.size() && k < 10; ++k) {
-      std::snprintf(line, sizeof line, "%7lld  %8s  %s\n", reasons[k].first,
-                    growth_text(groups.by_reason, prev_groups.by_reason, reasons[k].second, secs).c_str(),
-                    reasons[k].second.c_str());
-      out << line;
+      fmt::format_to(to, "{:7}  {:>8}  {}\n", reasons[k].first,
+                     growth_text(groups.by_reason, prev_groups.by_reason, reasons[k].second, secs), reasons[k].second);
     }
-    out << "\n  COUNT  GROWTH/S  STATE / WAIT REASON @ CREATED AT\n";
+    fmt::format_to(to, "\n  COUNT  GROWTH/S  STATE / WAIT REASON @ CREATED AT\n");
     for (std::size_t k = 0; k < sites.size() && k < 15; ++k) {
-      std::snprintf(line, sizeof line, "%7lld  %8s  %s @ %s\n", sites[k].first,
-                    growth_text(groups.by_site, prev_groups.by_site, sites[k].second, secs).c_str(),
-                    sites[k].second.first.c_str(), sites[k].second.second.c_str());
-      out << line;
+      fmt::format_to(to, "{:7}  {:>8}  {} @ {}\n", sites[k].first,
+                     growth_text(groups.by_site, prev_groups.by_site, sites[k].second, secs), sites[k].second.first,
+                     sites[k].second.second);
     }
-    out << "\nq quits (or Ctrl-C); a frame every " << duration_text(o.interval)
-        << "; GROWTH/S: goroutines a second since the last frame\n";
-    std::fputs(out.str().c_str(), stdout);
+    fmt::format_to(to, "\nq quits (or Ctrl-C); a frame every {}; GROWTH/S: goroutines a second since the last frame\n",
+                   duration_text(o.interval));
+    std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
     prev = s.f;
     prev_groups = groups;
@@ -678,18 +647,22 @@ int ps_main(const std::vector<std::string>& args) {
     ::closedir(d);
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.pid < b.pid; });
+  auto command = [](const Row& r) { return r.f.count("command") ? r.f.at("command") : std::string("?"); };
   if (json) {
     for (const Row& r : rows) {
-      std::printf("{\"pid\":%d,\"command\":%s,\"running\":%s,\"goroutines\":%lld,\"gomaxprocs\":%lld}\n", r.pid,
-                  json_string(r.f.count("command") ? r.f.at("command") : "?").c_str(), num(r.f, "running") ? "true" : "false",
-                  num(r.f, "goroutines"), num(r.f, "gomaxprocs"));
+      const nlohmann::ordered_json line = {{"pid", r.pid},
+                                           {"command", command(r)},
+                                           {"running", num(r.f, "running") != 0},
+                                           {"goroutines", num(r.f, "goroutines")},
+                                           {"gomaxprocs", num(r.f, "gomaxprocs")}};
+      print_to(stdout, "{}\n", json_text(line));
     }
     return 0;
   }
-  std::printf("%8s %11s %5s  %s\n", "PID", "GOROUTINES", "PROCS", "COMMAND");
+  print_to(stdout, "{:>8} {:>11} {:>5}  {}\n", "PID", "GOROUTINES", "PROCS", "COMMAND");
   for (const Row& r : rows) {
-    std::printf("%8d %11lld %5lld  %s%s\n", r.pid, num(r.f, "goroutines"), num(r.f, "gomaxprocs"),
-                (r.f.count("command") ? r.f.at("command") : std::string("?")).c_str(), num(r.f, "running") ? "" : "  (between runs)");
+    print_to(stdout, "{:8} {:11} {:5}  {}{}\n", r.pid, num(r.f, "goroutines"), num(r.f, "gomaxprocs"), command(r),
+             num(r.f, "running") ? "" : "  (between runs)");
   }
   return 0;
 }
@@ -699,7 +672,7 @@ int guarded(const char* cmd, F&& f) {
   try {
     return f();
   } catch (const Failure& e) {
-    std::fprintf(stderr, "goro %s: %s\n", cmd, e.message.c_str());
+    print_to(stderr, "goro {}: {}\n", cmd, e.message);
     return e.message.find("usage:") != std::string::npos ? 2 : 1;
   }
 }

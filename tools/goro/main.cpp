@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
     usage(stdout);
     return 0;
   }
-  std::fprintf(stderr, "goro: unknown command '%s'\n\n", cmd.c_str());
+  goro_cli::print_to(stderr, "goro: unknown command '{}'\n\n", cmd);
   usage(stderr);
   return 2;
 }

@@ -8,8 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <sstream>
 #include <string>
+
+#include <fmt/format.h>
 
 namespace goro_cli {
 
@@ -28,9 +29,7 @@ bool register_workload(const char* name, int order, WorkloadFn fn);
 // mismatch formats a self-check failure as SPEC.md wants it.
 template <class T>
 std::string mismatch(const char* what, T got, T want) {
-  std::ostringstream s;
-  s << what << "_mismatch:got=" << got << ",want=" << want;
-  return s.str();
+  return fmt::format("{}_mismatch:got={},want={}", what, got, want);
 }
 
 }  // namespace goro_cli
