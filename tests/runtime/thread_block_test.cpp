@@ -4,6 +4,8 @@
 // reported with GORODEBUG=blockwarn=1, and the goroutines queued behind it
 // run elsewhere: on another P, or, with none free, on a spare P, however
 // many Ps there are.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -236,6 +238,46 @@ TEST(ThreadBlockTest, AConvoyOfBlockedThreadsGetsASpareEach) {
         EXPECT_EQ(acquired.load(), 3);
       },
       goro::Options{.procs = 1});
+}
+
+// The deadlock check: while a goroutine sleeps its thread, everyone else
+// parked is no deadlock (its thread will wake and may wake them; here it
+// does), even once the spare that ran main has gone back idle.
+TEST(ThreadBlockTest, NoDeadlockWhileAThreadSleeps) {
+  goro::run(
+      [] {
+        goro::Chan<int> c(0);
+        goro::go([c]() mutable {
+          blocks_its_thread(300ms);
+          c.send(1);
+        });
+        goro::yield();  // it blocks P0's thread; main goes on on a spare
+        EXPECT_EQ(c.recv(), 1);
+      },
+      goro::Options{.procs = 1});
+}
+
+// ... but a real deadlock after such an episode is still reported: the
+// spare goes back, and a lent spare or a stranded P no longer hides it.
+TEST(ThreadBlockDeathTest, ADeadlockAfterAThreadBlockIsReported) {
+  if (goro_test::kUnderSanitizer) {
+    GTEST_SKIP() << "a sanitizer's helper thread counts as a thread that could wake a goroutine: "
+                    "the detector stays silent";
+  }
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        ::alarm(30);  // a deadlock never reported fails the test rather than hanging it
+        goro::run(
+            [] {
+              goro::go([] { blocks_its_thread(100ms); });
+              goro::yield();  // main goes on on a spare
+              goro::Chan<int> never(0);
+              (void)never.recv();
+            },
+            goro::Options{.procs = 1});
+      },
+      "all goroutines are asleep - deadlock!");
 }
 
 TEST(ThreadBlockDeathTest, BlockwarnNamesTheGoroutine) {
