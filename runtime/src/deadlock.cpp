@@ -51,10 +51,13 @@ int foreign_threads(Runtime* rt) {
   return total - own;
 }
 
-// all_parked reports, under the scheduler lock, whether no P is busy,
-// nothing is queued and no goroutine is inside blocking().
+// all_parked reports, under the scheduler lock, whether no P is busy (spares
+// included), nothing is queued and no goroutine is inside blocking().
 bool all_parked_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   if (rt->npidle.load(std::memory_order_relaxed) != rt->procs || rt->runq.size() != 0) return false;
+  // A spare P held by an M runs goroutines too (its M may be asleep in a
+  // goroutine's own code, like a stranded P's).
+  if (rt->spares_lent.load(std::memory_order_relaxed) != 0) return false;
   for (const auto& m : rt->allm) {
     if (m->blocked.load(std::memory_order_relaxed)) return false;
   }

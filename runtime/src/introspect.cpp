@@ -286,16 +286,30 @@ void schedtrace(Runtime* rt, bool detailed) {
   fmt::format_to(to, "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} idlethreads={} runqueue={}",
                  (now_ns() - rt->start_ns) / 1000000, s.gomaxprocs, s.idle_procs, s.threads + 1, s.spinning_threads,
                  s.idle_threads, s.global_runq);
+  // Spare Ps (stand-ins for Ps whose thread is blocked outside blocking()):
+  // shown only while one is lent, with the queue lengths of those lent.
+  std::vector<std::uint32_t> spare_queues;
+  if (s.spare_procs > 0) {
+    for (const auto& p : rt->allp) {
+      if (!p->spare || p->status.load(std::memory_order_relaxed) == PStatus::kIdle) continue;
+      spare_queues.push_back(p->runq.size() + (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0));
+    }
+  }
+  const auto write_spares = [&] {
+    if (s.spare_procs > 0) fmt::format_to(to, " spareprocs={} [{}]", s.spare_procs, fmt::join(spare_queues, " "));
+  };
   if (detailed) {
+    write_spares();
     fmt::format_to(to, " gcwaiting=0 nmidlelocked=0 stopwait=0 sysmonwait={}\n",
                    rt->sysmon_deep_sleep.load(std::memory_order_relaxed) ? 1 : 0);
     for (const auto& p : rt->allp) {
       Machine* m = p->m.load(std::memory_order_relaxed);
-      fmt::format_to(to, "  P{}: status={} schedtick={} syscalltick={} m={} runqsize={} gfreecnt={} timerslen={}\n",
+      fmt::format_to(to, "  P{}: status={} schedtick={} syscalltick={} m={} runqsize={} gfreecnt={} timerslen={}{}{}\n",
                      p->id, static_cast<int>(p->status.load(std::memory_order_relaxed)),
                      p->schedtick.load(std::memory_order_relaxed), p->syscalltick.load(std::memory_order_relaxed),
                      m ? m->id : -1, p->runq.size(), p->gfree_count.load(std::memory_order_relaxed),
-                     p->timer_count());
+                     p->timer_count(), p->spare ? " spare=true" : "",
+                     p->stranded.load(std::memory_order_relaxed) ? " stranded=true" : "");
     }
     {
       LockGuard l(rt->lock);
@@ -326,7 +340,9 @@ void schedtrace(Runtime* rt, bool detailed) {
       fmt::format_to(to, "  G{}: status={}({}) m=-1 lockedm=-1\n", g.id, status, g.wait_reason);
     }
   } else {
-    fmt::format_to(to, " [{}]\n", fmt::join(s.local_runq, " "));
+    fmt::format_to(to, " [{}]", fmt::join(s.local_runq, " "));
+    write_spares();
+    fmt::format_to(to, "\n");
   }
   std::fwrite(out.data(), 1, out.size(), stderr);
   std::fflush(stderr);
@@ -355,9 +371,15 @@ SchedStats sched_stats() {
     }
     s.global_runq = rt->runq_size.load(std::memory_order_relaxed);
     s.goroutines = rt->live.load(std::memory_order_relaxed);
+    s.spare_procs = rt->spares_lent.load(std::memory_order_relaxed);
     for (const auto& p : rt->allp) {
-      s.local_runq.push_back(static_cast<std::int64_t>(p->runq.size()) +
-                             (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0));
+      const auto queued = static_cast<std::int64_t>(p->runq.size()) +
+                          (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
+      if (p->spare) {
+        s.spare_runq += queued;
+      } else {
+        s.local_runq.push_back(queued);
+      }
       s.created += p->created.get();
       s.steals += p->steals.get();
       s.context_switches += p->switches.get();

@@ -193,10 +193,11 @@ std::string answer_request(const std::string& request) {
                    s.spinning_threads, s.idle_threads, s.global_runq);
     for (const std::int64_t n : s.local_runq) fmt::format_to(to, " {}", n);
     fmt::format_to(to,
-                   "\ngoroutines {}\ncreated {}\nsteals {}\ncontext_switches {}\nparks {}\nhandoffs {}\n"
+                   "\nspare_procs {}\nspare_runq {}\n"
+                   "goroutines {}\ncreated {}\nsteals {}\ncontext_switches {}\nparks {}\nhandoffs {}\n"
                    "preempt_requests {}\nhogs {}\nthread_blocks {}\nblocking_calls {}\ntimers {}\n"
                    "stacks_in_use {}\nstack_bytes_reserved {}\nguarded_stacks {}\nuptime_ms {}\n",
-                   s.goroutines, s.created, s.steals, s.context_switches, s.parks, s.handoffs, s.preempt_requests,
+                   s.spare_procs, s.spare_runq, s.goroutines, s.created, s.steals, s.context_switches, s.parks, s.handoffs, s.preempt_requests,
                    s.hogs, s.thread_blocks, s.blocking_calls, s.timers, s.stacks_in_use, s.stack_bytes_reserved,
                    s.guarded_stacks, s.uptime_ms);
   } else if (request == "goroutines" || request == "stacks") {

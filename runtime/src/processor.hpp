@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "goro/runtime_timer.hpp"
@@ -70,13 +71,22 @@ class StatCounter {
 #endif
 
 struct alignas(64) Processor {
-  explicit Processor(int id_) : id(id_) {}
+  explicit Processor(int id_, bool spare_ = false) : id(id_), spare(spare_) {}
 
   const int id;
+  // spare: a P beyond gomaxprocs that sysmon lends to an M while a P's
+  // thread is blocked outside blocking() (spare.cpp). Never on the idle
+  // list; idle_p_put_locked sends it back to the spare list.
+  const bool spare;
   std::atomic<PStatus> status{PStatus::kIdle};
   // m is the M holding the P (also while in kSyscall). Written by acquire/release; read racily by sysmon.
   std::atomic<Machine*> m{nullptr};
-  Processor* idle_link = nullptr;  // the idle list, under the scheduler lock
+  Processor* idle_link = nullptr;  // the idle list (or the spare list), under the scheduler lock
+  // stranded: the M holding this P is asleep in the kernel inside a
+  // goroutine's own code (not in blocking()), so its queue and timers wait
+  // unless others take them (spare.cpp). Written by sysmon only; read by
+  // Ms looking for work.
+  std::atomic<bool> stranded{false};
 
   RunQueue runq;
   // runnext: the goroutine readied by the running one, run next. The owner
@@ -146,6 +156,11 @@ struct alignas(64) Processor {
   int run_timers(std::int64_t now) noexcept;
   // clear_timers drops every timer without firing it (teardown).
   void clear_timers() noexcept;
+  // move_timers_to moves every timer of this P into to's heap (a spare P
+  // going back to the spare list, spare.cpp). Takes this P's timer lock,
+  // then to's: only spares move timers, always to a real P, so the order
+  // is the same everywhere.
+  void move_timers_to(Processor* to) noexcept;
   std::int64_t timer_count() noexcept;
 
  private:
@@ -153,6 +168,37 @@ struct alignas(64) Processor {
   void sift_down(std::size_t i) noexcept GORO_REQUIRES(timer_lock);
   void remove_at(std::size_t i) noexcept GORO_REQUIRES(timer_lock);
   void update_timer0() noexcept GORO_REQUIRES(timer_lock);
+};
+
+// ProcessorTable holds every P of a run: the gomaxprocs real ones at
+// indices [0, procs), then the spare Ps sysmon creates when it needs one
+// (spare.cpp). Append-only, and a P once published stays at its index until
+// the run ends, so anyone may iterate it without a lock: push_back writes
+// the slot before publishing the new size (release), readers load the size
+// (acquire) and never look past it.
+class ProcessorTable {
+ public:
+  explicit ProcessorTable(std::size_t capacity)
+      : slots_(std::make_unique<std::unique_ptr<Processor>[]>(capacity)), capacity_(capacity) {}
+
+  const std::unique_ptr<Processor>* begin() const noexcept { return slots_.get(); }
+  const std::unique_ptr<Processor>* end() const noexcept { return slots_.get() + size(); }
+  std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
+  std::size_t capacity() const noexcept { return capacity_; }
+  const std::unique_ptr<Processor>& operator[](std::size_t i) const noexcept { return slots_[i]; }
+
+  // push_back appends p (size() < capacity()). One appender at a time:
+  // the caller serialises (run()'s start, then the scheduler lock).
+  void push_back(std::unique_ptr<Processor> p) noexcept {
+    const std::size_t n = size_.load(std::memory_order_relaxed);
+    slots_[n] = std::move(p);
+    size_.store(n + 1, std::memory_order_release);
+  }
+
+ private:
+  std::unique_ptr<std::unique_ptr<Processor>[]> slots_;
+  const std::size_t capacity_;
+  std::atomic<std::size_t> size_{0};
 };
 
 }  // namespace goro::rt

@@ -192,8 +192,8 @@ void unwind_all(Runtime* rt, Machine* m0) {
 
 }  // namespace
 
-Runtime::Runtime(int procs_, std::size_t stack_size) : procs(procs_), stacks(stack_size) {
-  allp.reserve(static_cast<std::size_t>(procs));
+Runtime::Runtime(int procs_, std::size_t stack_size)
+    : procs(procs_), allp(static_cast<std::size_t>(procs_ + kMaxSpareProcs)), stacks(stack_size) {
   for (int i = 0; i < procs; ++i) {
     allp.push_back(std::make_unique<Processor>(i));
   }

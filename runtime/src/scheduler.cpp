@@ -140,8 +140,8 @@ bool runq_put_slow(Runtime* rt, Processor* p, Goroutine* g) noexcept {
   return true;
 }
 
-// runq_steal steals half of p2's queue into p's (p2's runnext too if
-// steal_next). Returns one goroutine to run, or null.
+}  // namespace
+
 Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept {
   const std::uint32_t t = p->runq.tail_for_owner();
   std::uint32_t n = p2->runq.grab_half(p->runq.slots(), t);
@@ -168,6 +168,8 @@ Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept {
   if (n > 0) p->runq.publish_stolen(n);
   return g;
 }
+
+namespace {
 
 Machine* idle_m_get_locked(Runtime* rt) noexcept GORO_REQUIRES(rt->lock) {
   Machine* m = rt->midle;
@@ -311,6 +313,10 @@ top:
       *inherit = false;
       return std::exchange(p->migrant, nullptr);
     }
+    // A spare P goes back once the thread it stood in for runs again.
+    if (p->spare && spare_surplus(rt)) [[unlikely]] {
+      if (return_spare(rt, m)) goto top;
+    }
 
     const std::int64_t t0 = p->timer0_when.load(std::memory_order_relaxed);
     if (t0 != kNoTimer) {
@@ -335,6 +341,15 @@ top:
     if (rt->runq_size.load(std::memory_order_relaxed) > 0) {
       LockGuard l(rt->lock);
       if (Goroutine* g = global_runq_get_locked(rt, p, 0)) {
+        *inherit = false;
+        return g;
+      }
+    }
+
+    // The queue and timers of a P whose M is asleep in a goroutine's own
+    // code: nobody else would run them (spare.cpp).
+    if (rt->stranded.load(std::memory_order_relaxed) > 0) [[unlikely]] {
+      if (Goroutine* g = steal_stranded(rt, p)) {
         *inherit = false;
         return g;
       }
@@ -390,6 +405,8 @@ top:
     }
 
     // Nothing. Give up the P, re-checking the global queue under the lock.
+    // A spare's timers go to a real P first: nobody runs a free spare's.
+    if (p->spare) [[unlikely]] drop_spare_timers(rt, p);
     {
       LockGuard l(rt->lock);
       if (rt->exiting.load(std::memory_order_relaxed)) return nullptr;
@@ -520,6 +537,10 @@ void global_runq_put(Goroutine* g) noexcept {
 }
 
 void idle_p_put_locked(Runtime* rt, Processor* p) noexcept GORO_REQUIRES(rt->lock) {
+  if (p->spare) [[unlikely]] {
+    spare_put_locked(rt, p);  // never on the idle list
+    return;
+  }
   p->status.store(PStatus::kIdle, std::memory_order_release);
   p->m.store(nullptr, std::memory_order_relaxed);
   p->idle_link = rt->pidle;

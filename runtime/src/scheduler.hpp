@@ -35,7 +35,10 @@ struct Runtime {
   ~Runtime();
 
   const int procs;
-  std::vector<std::unique_ptr<Processor>> allp;
+  // allp: the procs real Ps, then the spares created so far (spare.cpp).
+  // Loops over every P (timers, statistics, sysmon, teardown) see both;
+  // the idle list, stealing and gomaxprocs know only the real ones.
+  ProcessorTable allp;
   std::vector<std::int32_t> steal_strides;  // numbers coprime with procs (random steal order)
   StackPool stacks;
   RecordPool records;
@@ -54,6 +57,11 @@ struct Runtime {
   std::atomic<int> nmspinning{0};
   GlobalQueue runq GORO_GUARDED_BY(lock);  // global run queue
   std::atomic<std::int64_t> runq_size{0};  // its size: written under lock, read lock-free
+  // Spare Ps (spare.cpp): the free ones, linked through idle_link, and how
+  // many are lent out (held by an M, or reserved for one). spares_lent is
+  // changed under lock and read lock-free, as npidle is.
+  Processor* spare_free GORO_GUARDED_BY(lock) = nullptr;
+  std::atomic<int> spares_lent{0};
 
   // Goroutine ids: main is 1; Ps take batches of kGoidBatch from goid_gen.
   std::atomic<std::uint64_t> goid_gen{2};
@@ -100,6 +108,10 @@ struct Runtime {
   // p_acquires counts acquire_p() calls: nothing runs after every P went
   // idle without one, so the deadlock check compares it across its scan.
   std::atomic<std::uint64_t> p_acquires{0};
+  // stranded counts the Ps whose flag of that name is set (spare.cpp).
+  // Written by sysmon only, read lock-free by Ms looking for work: zero
+  // nearly always, so a line of its own that stays shared in every cache.
+  alignas(64) std::atomic<int> stranded{0};
 };
 
 // The active runtime (null outside run()). Set before any M starts and
@@ -117,6 +129,9 @@ inline constexpr int kDirectStreak = 61;
 // A global queue this long after a local queue overflowed into it makes the
 // goroutine that overflowed it yield (runq_put_slow).
 inline constexpr std::size_t kFloodedGlobalQueue = 1024;
+// At most this many spare Ps per run (spare.cpp): past it, a thread blocked
+// outside blocking() gets no stand-in and its queue waits, as before spares.
+inline constexpr int kMaxSpareProcs = 256;
 
 // --- scheduler.cpp -------------------------------------------------------
 void schedule_loop(Machine* m);
@@ -129,6 +144,10 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept;
 // plain put): the caller may want to wake an M to share the work.
 bool runq_put(Processor* p, Goroutine* g, bool next) noexcept;
 void global_runq_put(Goroutine* g) noexcept;  // takes the lock
+void global_runq_put_locked(Runtime* rt, Goroutine* g) GORO_REQUIRES(rt->lock);
+// runq_steal steals half of p2's queue into p's (p2's runnext too if
+// steal_next). Returns one goroutine to run, or null.
+Goroutine* runq_steal(Processor* p, Processor* p2, bool steal_next) noexcept;
 // runq_get takes p's next goroutine (runnext first: *inherit says it
 // inherits the time slice). Owner only. Inline: it is on every switch.
 inline Goroutine* runq_get(Processor* p, bool* inherit) noexcept {
@@ -228,6 +247,27 @@ void prepare_context(Goroutine* g, char* sp) noexcept;
 void context_destroyed(Goroutine* g) noexcept;
 // machine_context_init sets up g0's sanitizer state on the M's thread.
 void machine_context_init(Machine* m) noexcept;
+
+// --- spare.cpp: stand-ins for Ps whose thread is blocked -------------------
+// steal_stranded takes work for p from stranded Ps (their due timers, then
+// half of a queue, runnext included) or from lent spares. Null if none.
+Goroutine* steal_stranded(Runtime* rt, Processor* p) noexcept;
+// spare_surplus: more spares are lent than Ps are stranded (a blocked
+// thread woke up), so the spare m holds should go back. A racy hint.
+bool spare_surplus(Runtime* rt) noexcept;
+// return_spare gives back m's spare P if one is still surplus: its queue
+// goes to the global queue, its timers to a real P, and m takes an idle
+// real P if there is one (else it holds none). False if it kept the spare.
+bool return_spare(Runtime* rt, Machine* m);
+// drop_spare_timers moves a spare's timers to a real P before the spare
+// goes back to the spare list (nobody would run them there).
+void drop_spare_timers(Runtime* rt, Processor* spare) noexcept;
+// spare_put_locked puts a spare that went idle back on the spare list
+// (idle_p_put_locked for a spare). Its queue must be empty, its timers moved.
+void spare_put_locked(Runtime* rt, Processor* p) noexcept GORO_REQUIRES(rt->lock);
+// lend_spare starts an M on a free (or new) spare P for the goroutines of
+// stranded Ps, unless as many spares are lent as Ps are stranded. sysmon.
+void lend_spare(Runtime* rt);
 
 // --- sysmon.cpp ----------------------------------------------------------
 void sysmon_main(Runtime* rt);

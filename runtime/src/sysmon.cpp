@@ -12,7 +12,10 @@
 //      call. One still running 10 ms after being flagged made no runtime
 //      call at all: a hog, counted in sched_stats(). goro cannot preempt
 //      such a loop (no async preemption: a signal could land in the middle
-//      of malloc or a lock); see docs/design.md;
+//      of malloc or a lock); see docs/design.md. One whose thread is asleep
+//      in the kernel instead blocks its thread outside blocking(): its P is
+//      stranded, and the goroutines behind it go to an idle P or a spare P
+//      (spare.cpp);
 //   3. refreshes the coarse clock used for wait times in dumps;
 //   4. prints the schedtrace (GORODEBUG=schedtrace=X);
 //   5. scavenges stacks (returns the memory of long-unused free stacks);
@@ -20,9 +23,9 @@
 //   7. polls the network if nobody has for 10 ms (Ps busy with goroutines
 //      that never run out of work never poll), as Go's sysmon does.
 // Tick: 20 us while things happen, doubling after 1 ms of quiet up to 10 ms
-// (Go's values). With every P idle, no blocking call and nothing to
-// scavenge, it sleeps until a P starts running again: an idle process
-// costs no CPU.
+// (Go's values), at most 1 ms while a P is stranded. With every P idle, no
+// spare lent, no blocking call and nothing to scavenge, it sleeps until a P
+// starts running again: an idle process costs no CPU.
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,6 +52,12 @@ constexpr std::int64_t kScavengePeriodNs = 250'000'000;
 constexpr std::int64_t kRunnextDelayNs = 1'000'000;
 constexpr std::int64_t kScavengeBatch = 1 << 18;
 constexpr std::int64_t kNetpollStaleNs = 10'000'000;  // Go's sysmon: 10 ms
+// How often the thread of a P that has not switched since it was flagged is
+// looked at again (/proc costs ~10 us a read): often while the P is
+// stranded, so a woken thread gets its spare back soon; seldom while it
+// computes, to catch a hog that goes on to block.
+constexpr std::int64_t kStrandedLookNs = 1'000'000;
+constexpr std::int64_t kHogLookNs = 10'000'000;
 
 struct PWatch {
   std::uint32_t schedtick = 0;
@@ -58,8 +67,14 @@ struct PWatch {
   Goroutine* flagged = nullptr;  // the goroutine last asked to yield
   std::int64_t flagged_at = 0;
   std::uint64_t flagged_switches = 0;  // the P's switch-ins when it was flagged
-  bool hog = false;
-  Machine* blocked_m = nullptr;  // its thread found asleep in this time slice (thread_blocked)
+  // An episode: the flagged goroutine made no switch for 10 ms after the
+  // flag. Its thread was looked at (at looked_at): counted as a hog and/or
+  // as a thread block once each.
+  bool episode = false;
+  bool counted_hog = false;
+  bool counted_block = false;
+  std::int64_t looked_at = 0;
+  Machine* blocked_m = nullptr;  // non-null while the P is stranded: its M, found asleep
   std::uint64_t runnext_puts = 0;  // at the previous tick, with runnext occupied
 };
 
@@ -87,8 +102,8 @@ void report_blocked(Runtime* rt, Processor* p, Machine* m, Goroutine* g) {
   const std::int64_t queued = static_cast<std::int64_t>(p->runq.size()) +
                               (p->runnext.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
   print_stderr("goro: goroutine {} (created at {}:{}) has blocked its thread (M{}) for {} ms outside "
-               "goro::blocking(): {} goroutine(s) queued on its P wait behind it; wrap the blocking call in "
-               "goro::blocking() (GORODEBUG=blockwarn=1)\n",
+               "goro::blocking(): {} goroutine(s) queued on its P run elsewhere meanwhile; wrap the blocking call "
+               "in goro::blocking() (GORODEBUG=blockwarn=1)\n",
                g->id.load(std::memory_order_relaxed), file != nullptr ? file : "?",
                g->line.load(std::memory_order_relaxed), m->id, kForcePreemptNs / 1000000, queued);
   std::fflush(stderr);
@@ -113,31 +128,101 @@ bool check_runnext(Processor* p, PWatch& w) {
   return true;
 }
 
-// blocked_thread checks whether p's M, whose goroutine was asked to yield
-// 10 ms ago and has not, is asleep in the kernel rather than computing: a goroutine that blocks its
-// thread outside blocking() (a contended std::mutex, sleep_for, a blocking
-// read). If so it is counted once (sched_stats().thread_blocks), marked
-// for the schedtrace (blocked=true), reported with GORODEBUG=blockwarn=1,
-// and an idle P is woken so the goroutines queued behind it can be stolen.
-bool blocked_thread(Runtime* rt, Processor* p, PWatch& w) {
-  Machine* m = p->m.load(std::memory_order_relaxed);
-  Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
-  if (g == nullptr || !thread_asleep(m)) return false;
+// strand marks p stranded: m, holding it, was found asleep in the kernel
+// in a goroutine's own code. Ms looking for work now take its queue and
+// timers (steal_stranded), and sysmon wakes or lends them a P (spare.cpp).
+void strand(Runtime* rt, Processor* p, Machine* m, PWatch& w) {
   w.blocked_m = m;
   m->thread_blocked.store(true, std::memory_order_relaxed);
-  rt->thread_blocks.add();
-  if (rt->debug.blockwarn) report_blocked(rt, p, m, g);
-  wake_p();
-  return true;
+  // Release, and the count before the flag: an M that sees the flag
+  // finds the count > 0 at its next look.
+  rt->stranded.store(rt->stranded.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  p->stranded.store(true, std::memory_order_release);
+}
+
+// unstrand ends p's stranding (its thread runs again, or its M let go of
+// it): a spare lent for it goes back at its M's next scheduling round.
+void unstrand(Runtime* rt, Processor* p, PWatch& w) {
+  if (w.blocked_m == nullptr) return;
+  w.blocked_m->thread_blocked.store(false, std::memory_order_relaxed);
+  w.blocked_m = nullptr;
+  p->stranded.store(false, std::memory_order_relaxed);
+  rt->stranded.store(rt->stranded.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+// look_at_thread classifies p's M, whose goroutine g was asked to yield
+// 10 ms ago and made no switch since: computing (a hog) or asleep in the
+// kernel (blocking its thread outside blocking(): a contended std::mutex,
+// sleep_for, a blocking read). Each is counted once per episode
+// (sched_stats().hogs, thread_blocks; a blocked one is also reported with
+// GORODEBUG=blockwarn=1); an asleep thread strands p, a running one
+// unstrands it. Called every tick of the episode; looks at /proc only
+// every kStrandedLookNs while stranded, every kHogLookNs otherwise
+// (reading it every tick would cost sysmon a core).
+void look_at_thread(Runtime* rt, Processor* p, Machine* m, Goroutine* g, PWatch& w, std::int64_t now) {
+  if (w.episode && now - w.looked_at < (w.blocked_m != nullptr ? kStrandedLookNs : kHogLookNs)) return;
+  w.episode = true;
+  w.looked_at = now;
+  if (!thread_asleep(m)) {
+    if (!w.counted_hog && !w.counted_block) {
+      w.counted_hog = true;
+      rt->hogs.add();
+    }
+    unstrand(rt, p, w);
+    return;
+  }
+  if (!w.counted_block) {
+    w.counted_block = true;
+    rt->thread_blocks.add();
+    if (rt->debug.blockwarn) report_blocked(rt, p, m, g);
+  }
+  if (w.blocked_m == nullptr) strand(rt, p, m, w);
+}
+
+// stranded_work reports whether goroutines wait that only a P other than
+// the busy ones can run soon: queued on a stranded P, due on its timers, or
+// in the global queue.
+bool stranded_work(Runtime* rt, std::int64_t now) {
+  if (rt->runq_size.load(std::memory_order_relaxed) > 0) return true;
+  for (const auto& p : rt->allp) {
+    if (!p->stranded.load(std::memory_order_relaxed)) continue;
+    if (!p->runq.empty() || p->runnext.load(std::memory_order_relaxed) != nullptr ||
+        p->timer0_when.load(std::memory_order_relaxed) <= now) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// help_stranded gets the goroutines of stranded Ps run: by an idle P's M
+// if there is one (it finds them through steal_stranded), else by an M on
+// a spare P.
+void help_stranded(Runtime* rt, std::int64_t now) {
+  if (!stranded_work(rt, now)) return;
+  if (rt->npidle.load(std::memory_order_seq_cst) > 0) {
+    wake_p();
+  } else {
+    lend_spare(rt);
+  }
 }
 
 int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runnext_busy) {
   int n = 0;
   *runnext_busy = false;
+  if (watch.size() < rt->allp.size()) {  // lend_spare made a spare
+    PWatch fresh;
+    fresh.schedwhen = now;
+    watch.resize(rt->allp.size(), fresh);
+  }
   for (std::size_t i = 0; i < rt->allp.size(); ++i) {
     Processor* p = rt->allp[i].get();
     PWatch& w = watch[i];
     const PStatus s = p->status.load(std::memory_order_acquire);
+    // The M of a stranded P let go of it (it parked and went idle, or
+    // entered blocking()): the P is no longer stuck behind its thread.
+    if (w.blocked_m != nullptr && (s != PStatus::kRunning || p->m.load(std::memory_order_relaxed) != w.blocked_m)) {
+      unstrand(rt, p, w);
+    }
     if (s == PStatus::kRunning && check_runnext(p, w)) *runnext_busy = true;
     if (s == PStatus::kRunning || s == PStatus::kSyscall) {
       const std::uint32_t t = p->schedtick.load(std::memory_order_relaxed);
@@ -145,19 +230,17 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
         w.schedtick = t;
         w.schedwhen = now;
         w.flagged = nullptr;
-        w.hog = false;
-        if (w.blocked_m != nullptr) {
-          w.blocked_m->thread_blocked.store(false, std::memory_order_relaxed);
-          w.blocked_m = nullptr;
-        }
+        w.episode = false;
+        unstrand(rt, p, w);
       } else if (s == PStatus::kRunning && w.schedwhen + kForcePreemptNs <= now) {
         // The time slice (which goroutines handed over through runnext
         // share, as in Go) is used up: ask whoever runs now to yield, and
         // keep asking every tick. A goroutine still running 10 ms after
         // being asked, with no switch on its P meanwhile, made no runtime
-        // call at all: a hog. (Without the switch count, two goroutines
-        // handing the P back and forth through runnext, which keeps the
-        // schedtick, could be sampled as one that never stopped.)
+        // call at all: a hog, or a goroutine asleep in the kernel. (Without
+        // the switch count, two goroutines handing the P back and forth
+        // through runnext, which keeps the schedtick, could be sampled as
+        // one that never stopped.)
         Machine* m = p->m.load(std::memory_order_relaxed);
         Goroutine* g = m != nullptr ? m->curg.load(std::memory_order_acquire) : nullptr;
         if (g != nullptr) {
@@ -170,13 +253,12 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
             w.flagged = g;
             w.flagged_at = now;
             w.flagged_switches = switches;
-            w.hog = false;
-          } else if (!w.hog && now - w.flagged_at >= kForcePreemptNs) {
-            // Once per episode (reading /proc every tick would cost sysmon
-            // a core): a thread asleep in the kernel is blocked, one that
-            // runs is a hog.
-            if (!blocked_thread(rt, p, w)) rt->hogs.add();
-            w.hog = true;
+            w.episode = false;
+            w.counted_hog = false;
+            w.counted_block = false;
+            unstrand(rt, p, w);
+          } else if (now - w.flagged_at >= kForcePreemptNs) {
+            look_at_thread(rt, p, m, g, w, now);
           }
         }
       }
@@ -198,9 +280,14 @@ int retake(Runtime* rt, std::vector<PWatch>& watch, std::int64_t now, bool* runn
     if (p->status.compare_exchange_strong(expected, PStatus::kIdle, std::memory_order_acq_rel)) {
       rt->handoffs.add();
       ++n;
+      // A spare that goes back to the spare list must not take timers
+      // with it (nobody runs a free spare's); it holds none while lent
+      // on to another M either, which is fine.
+      if (p->spare) drop_spare_timers(rt, p);
       handoff_p(p);
     }
   }
+  if (rt->stranded.load(std::memory_order_relaxed) > 0) help_stranded(rt, now);
   return n;
 }
 
@@ -246,7 +333,8 @@ void sysmon_main(Runtime* rt) {
 
     // Nothing runs: sleep until a P starts (acquire_p wakes us), unless there
     // is a schedtrace to print or memory to give back.
-    if (trace_ns == 0 && rt->npidle.load(std::memory_order_seq_cst) == rt->procs && !any_blocked(rt)) {
+    if (trace_ns == 0 && rt->npidle.load(std::memory_order_seq_cst) == rt->procs &&
+        rt->spares_lent.load(std::memory_order_seq_cst) == 0 && !any_blocked(rt)) {
       if (rt->stacks.scavenge_pending()) {
         if (now - last_scavenge >= kScavengePeriodNs) {
           rt->stacks.scavenge(INT64_MAX);
@@ -258,7 +346,8 @@ void sysmon_main(Runtime* rt) {
       }
       rt->sysmon_note.clear();
       rt->sysmon_deep_sleep.store(true, std::memory_order_seq_cst);
-      if (rt->npidle.load(std::memory_order_seq_cst) == rt->procs && !rt->sysmon_stop.load() &&
+      if (rt->npidle.load(std::memory_order_seq_cst) == rt->procs &&
+          rt->spares_lent.load(std::memory_order_seq_cst) == 0 && !rt->sysmon_stop.load() &&
           !g_sigquit_pending.load(std::memory_order_acquire)) {
         rt->sysmon_note.sleep();
       }
@@ -275,8 +364,9 @@ void sysmon_main(Runtime* rt) {
     } else {
       ++idle;
     }
-    // A goroutine waiting in runnext is noticed within ~2 ms at worst.
-    if (runnext_busy) delay = std::min(delay, kRunnextDelayNs);
+    // A goroutine waiting in runnext is noticed within ~2 ms at worst; so
+    // are a stranded P's goroutines and a thread that woke up.
+    if (runnext_busy || rt->stranded.load(std::memory_order_relaxed) > 0) delay = std::min(delay, kRunnextDelayNs);
     if (trace_ns > 0 && now - last_trace >= trace_ns) {
       schedtrace(rt, rt->debug.scheddetail);
       last_trace = now;

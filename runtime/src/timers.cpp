@@ -193,6 +193,27 @@ void Processor::clear_timers() noexcept {
   }
 }
 
+void Processor::move_timers_to(Processor* to) noexcept {
+  std::int64_t earliest = kNoTimer;
+  {
+    LockGuard l(timer_lock);
+    if (timers.empty()) return;
+    LockGuard lt(to->timer_lock);
+    for (RuntimeTimer* t : timers) {
+      // heap_ changes under both locks: a stop() that read the old P finds
+      // the timer gone from it under its lock, reloads heap_ and follows.
+      to->timers.push_back(t);
+      TA::heap(t).store(to, std::memory_order_release);
+      to->sift_up(to->timers.size() - 1);
+    }
+    timers.clear();
+    update_timer0();
+    if (TA::when(to->timers[0]) < to->timer0_when.load(std::memory_order_relaxed)) earliest = TA::when(to->timers[0]);
+    to->update_timer0();
+  }
+  if (earliest != kNoTimer) wake_netpoller(earliest);
+}
+
 std::int64_t Processor::timer_count() noexcept {
   LockGuard l(timer_lock);
   return static_cast<std::int64_t>(timers.size());
@@ -218,9 +239,10 @@ void RuntimeTimer::start(std::int64_t when_ns, std::int64_t period_ns) {
   Runtime* rt = ref.get();
   when_ = when_ns;
   period_ = period_ns;
-  // A thread without a P spreads its timers over the Ps.
+  // A thread without a P spreads its timers over the Ps (the real ones:
+  // nobody runs a free spare's timers).
   static std::atomic<unsigned> next{0};
-  rt->allp[next.fetch_add(1, std::memory_order_relaxed) % rt->allp.size()]->add_timer(this);
+  rt->allp[next.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(rt->procs)]->add_timer(this);
 }
 
 bool RuntimeTimer::stop() noexcept {

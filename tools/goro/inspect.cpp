@@ -262,7 +262,8 @@ Sample sample(const std::string& path, int pid, const Fields* prev) {
 }
 
 const char* const kCounterFields[] = {"gomaxprocs",     "idle_procs",  "threads",          "spinning_threads",
-                                      "idle_threads",   "global_runq", "goroutines",       "created",
+                                      "idle_threads",   "global_runq", "spare_procs",      "spare_runq",
+                                      "goroutines",     "created",
                                       "steals",         "context_switches", "parks",       "handoffs",
                                       "preempt_requests", "hogs",      "thread_blocks",    "blocking_calls",   "timers",
                                       "stacks_in_use",  "stack_bytes_reserved", "guarded_stacks", "uptime_ms"};
@@ -287,7 +288,7 @@ std::string stats_json(const Sample& s, long long time_ms) {
 }
 
 long long runnable(const Fields& f) {
-  long long n = num(f, "global_runq");
+  long long n = num(f, "global_runq") + num(f, "spare_runq");
   for (const long long x : nums(f, "local_runq")) n += x;
   return n;
 }
@@ -569,7 +570,11 @@ int top_main(const std::vector<std::string>& args) {
                    "thread blocks {}  timers {}\n",
                    s.switches_per_sec, s.steals_per_sec, num(s.f, "created"), num(s.f, "handoffs"),
                    num(s.f, "preempt_requests"), num(s.f, "hogs"), num(s.f, "thread_blocks"), num(s.f, "timers"));
-    fmt::format_to(to, "run queues: global {}  per P {}\n\n", num(s.f, "global_runq"), queues(s.f));
+    fmt::format_to(to, "run queues: global {}  per P {}", num(s.f, "global_runq"), queues(s.f));
+    if (num(s.f, "spare_procs") > 0) {
+      fmt::format_to(to, "  spare Ps {} (queued {})", num(s.f, "spare_procs"), num(s.f, "spare_runq"));
+    }
+    fmt::format_to(to, "\n\n");
     fmt::format_to(to, "  COUNT  GROWTH/S  STATE / WAIT REASON\n");
     for (std::size_t k = 0; k < reasons.size() && k < 10; ++k) {
       fmt::format_to(to, "{:7}  {:>8}  {}\n", reasons[k].first,

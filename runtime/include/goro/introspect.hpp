@@ -22,6 +22,12 @@ struct SchedStats {
   int idle_threads = 0;      // Ms asleep with no P
   std::int64_t global_runq = 0;
   std::vector<std::int64_t> local_runq;  // one length per P (runnext included)
+  // Spare Ps: stand-ins that run the goroutines queued behind a thread
+  // blocked outside blocking() (see thread_blocks). Not counted in
+  // gomaxprocs or idle_procs; while spares are lent, at least as many Ps
+  // are held by threads asleep in the kernel.
+  int spare_procs = 0;                   // spare Ps lent to an M now
+  std::int64_t spare_runq = 0;           // goroutines queued on them
   std::int64_t goroutines = 0;           // == num_goroutine()
   std::uint64_t created = 0;             // goroutines created since run() began
   std::uint64_t steals = 0;              // successful steals from another P
