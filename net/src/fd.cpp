@@ -300,24 +300,56 @@ void NetFd::close_nowait() noexcept {
   if (mu_.decref()) destroy();
 }
 
-// RwGuard holds the read or write lock of a call; the last reference out
-// after close destroys the descriptor.
-class RwGuard {
+// IoCall is one read- or write-side call from start to end (Go's
+// readLock/writeLock with prepareRead/prepareWrite): a preemption point, as
+// every runtime call has (a loop of calls that fail at once, a deadline in
+// the past, must still let others run); the side's lock for the length of
+// the call; and, unless the call does its own (read: prepare_read), a
+// reset of the poller's state for that side. error() is 0, or why the call
+// cannot go on. The last reference out after a close destroys the
+// descriptor.
+class NetFd::IoCall {
  public:
-  RwGuard(NetFd* f, FdMutex& mu, bool read, void (*destroy)(NetFd*)) noexcept
-      : f_(f), mu_(mu), read_(read), destroy_(destroy) {}
-  ~RwGuard() {
-    if (mu_.rwunlock(read_)) destroy_(f_);
+  IoCall(NetFd* f, PollMode mode, bool reset = true) : f_(f), read_(mode == PollMode::read) {
+    goro::detail::preempt_point();
+    if (!f->mu_.rwlock(read_)) {
+      err_ = kErrClosing;
+      return;
+    }
+    locked_ = true;
+    if (!reset) return;
+    if (const PollResult r = goro::detail::poll_reset(f->pd_, mode); r != PollResult::ok) err_ = poll_error(r);
   }
-  RwGuard(const RwGuard&) = delete;
-  RwGuard& operator=(const RwGuard&) = delete;
+  ~IoCall() {
+    if (locked_ && f_->mu_.rwunlock(read_)) f_->destroy();
+  }
+  IoCall(const IoCall&) = delete;
+  IoCall& operator=(const IoCall&) = delete;
+  int error() const noexcept { return err_; }
 
  private:
   NetFd* f_;
-  FdMutex& mu_;
   bool read_;
-  void (*destroy_)(NetFd*);
+  bool locked_ = false;
+  int err_ = 0;
 };
+
+// retry_io runs a non-blocking system call until it gives an answer: EINTR
+// (and also_retry, if given) retry at once, EAGAIN parks the goroutine on
+// the poller until the descriptor is ready for `mode`. It returns the
+// call's result (>= 0), -errno, or kErrTimeout / kErrClosing when the wait
+// ended by a deadline or a close.
+template <class Call>
+std::int64_t NetFd::retry_io(PollMode mode, Call call, int also_retry) {
+  for (;;) {
+    const auto n = call();
+    if (n >= 0) return n;
+    const int err = errno;
+    if (err == EINTR || err == also_retry) continue;
+    if (err != EAGAIN) return -err;
+    if (const PollResult r = goro::detail::poll_wait(pd_, mode); r != PollResult::ok) return poll_error(r);
+  }
+}
 
 int NetFd::prepare_read(std::size_t len) {
   // See netpoll.cpp, "Skipping the EAGAIN call": after a short read, and
@@ -335,150 +367,87 @@ int NetFd::prepare_read(std::size_t len) {
 }
 
 std::int64_t NetFd::read(void* buf, std::size_t len) {
-  // A preemption point, as every runtime call: a loop of calls that
-  // fail at once (a deadline in the past) must still let others run.
-  goro::detail::preempt_point();
-  if (!mu_.rwlock(true)) return kErrClosing;
-  RwGuard guard(this, mu_, true, [](NetFd* f) { f->destroy(); });
+  IoCall call(this, PollMode::read, false);
+  if (call.error() != 0) return call.error();
   if (const int e = prepare_read(len); e != 0) return e;
   if (len == 0) return 0;
   if (len > kMaxRW) len = kMaxRW;
-  for (;;) {
-    ssize_t n;
-    int inq = -1;  // bytes left in the socket after this read, when the kernel says (TCP_INQ)
-    if (inq_) {
-      iovec iov{buf, len};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      n = ::recvmsg(sysfd_, &msg, 0);
-      if (n > 0) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-          if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
-        }
+  int inq = -1;  // bytes left in the socket after this read, when the kernel says (TCP_INQ)
+  const std::int64_t n = retry_io(PollMode::read, [&]() -> ssize_t {
+    if (!inq_) return ::recv(sysfd_, buf, len, 0);
+    iovec iov{buf, len};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t got = ::recvmsg(sysfd_, &msg, 0);
+    if (got > 0) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
       }
-    } else {
-      n = ::recv(sysfd_, buf, len, 0);
     }
-    if (n >= 0) {
-      // Empty after this read: the kernel said so (inq == 0), or the read
-      // came back short. Either way the next read may park at once.
-      read_drained_ = stream_ && n > 0 && (inq >= 0 ? inq == 0 : static_cast<std::size_t>(n) < len);
-      return n;
-    }
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN) {
-      const PollResult r = goro::detail::poll_wait(pd_, PollMode::read);
-      if (r == PollResult::ok) continue;
-      return poll_error(r);
-    }
-    return -err;
-  }
+    return got;
+  });
+  // Empty after this read: the kernel said so (inq == 0), or the read came
+  // back short. Either way the next read may park at once.
+  if (n >= 0) read_drained_ = stream_ && n > 0 && (inq >= 0 ? inq == 0 : static_cast<std::size_t>(n) < len);
+  return n;
 }
 
 std::int64_t NetFd::write(const void* buf, std::size_t len, std::size_t* written) {
   *written = 0;
-  goro::detail::preempt_point();
-  if (!mu_.rwlock(false)) return kErrClosing;
-  RwGuard guard(this, mu_, false, [](NetFd* f) { f->destroy(); });
-  if (const PollResult r = goro::detail::poll_reset(pd_, PollMode::write); r != PollResult::ok) {
-    return poll_error(r);
-  }
+  IoCall call(this, PollMode::write);
+  if (call.error() != 0) return call.error();
   const char* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < len) {
     const std::size_t chunk = std::min(len - done, kMaxRW);
     // MSG_NOSIGNAL: a peer that went away is EPIPE, not SIGPIPE (Go's
     // runtime ignores SIGPIPE on sockets; a library cannot).
-    const ssize_t n = ::send(sysfd_, p + done, chunk, MSG_NOSIGNAL);
-    if (n > 0) {
-      done += static_cast<std::size_t>(n);
-      *written = done;
-      continue;
-    }
-    const int err = n < 0 ? errno : EIO;
-    if (err == EINTR) continue;
-    if (err == EAGAIN) {
-      const PollResult r = goro::detail::poll_wait(pd_, PollMode::write);
-      if (r == PollResult::ok) continue;
-      return poll_error(r);
-    }
-    return -err;
+    const std::int64_t n = retry_io(PollMode::write, [&] { return ::send(sysfd_, p + done, chunk, MSG_NOSIGNAL); });
+    if (n < 0) return n;
+    if (n == 0) return -EIO;
+    done += static_cast<std::size_t>(n);
+    *written = done;
   }
   return static_cast<std::int64_t>(done);
 }
 
 std::int64_t NetFd::read_from(void* buf, std::size_t len, SockAddr* from) {
-  goro::detail::preempt_point();
-  if (!mu_.rwlock(true)) return kErrClosing;
-  RwGuard guard(this, mu_, true, [](NetFd* f) { f->destroy(); });
-  if (const PollResult r = goro::detail::poll_reset(pd_, PollMode::read); r != PollResult::ok) return poll_error(r);
-  for (;;) {
+  IoCall call(this, PollMode::read);
+  if (call.error() != 0) return call.error();
+  return retry_io(PollMode::read, [&] {
     from->len = sizeof from->ss;
-    const ssize_t n = ::recvfrom(sysfd_, buf, len, 0, reinterpret_cast<sockaddr*>(&from->ss), &from->len);
-    if (n >= 0) return n;
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN) {
-      const PollResult r = goro::detail::poll_wait(pd_, PollMode::read);
-      if (r == PollResult::ok) continue;
-      return poll_error(r);
-    }
-    return -err;
-  }
+    return ::recvfrom(sysfd_, buf, len, 0, reinterpret_cast<sockaddr*>(&from->ss), &from->len);
+  });
 }
 
 std::int64_t NetFd::write_to(const void* buf, std::size_t len, const SockAddr& to) {
-  goro::detail::preempt_point();
-  if (!mu_.rwlock(false)) return kErrClosing;
-  RwGuard guard(this, mu_, false, [](NetFd* f) { f->destroy(); });
-  if (const PollResult r = goro::detail::poll_reset(pd_, PollMode::write); r != PollResult::ok) return poll_error(r);
-  for (;;) {
-    const ssize_t n = ::sendto(sysfd_, buf, len, MSG_NOSIGNAL, to.sa(), to.len);
-    if (n >= 0) return n;
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN) {
-      const PollResult r = goro::detail::poll_wait(pd_, PollMode::write);
-      if (r == PollResult::ok) continue;
-      return poll_error(r);
-    }
-    return -err;
-  }
+  IoCall call(this, PollMode::write);
+  if (call.error() != 0) return call.error();
+  return retry_io(PollMode::write, [&] { return ::sendto(sysfd_, buf, len, MSG_NOSIGNAL, to.sa(), to.len); });
 }
 
 int NetFd::accept(SockAddr* peer, int* err) {
   *err = 0;
-  goro::detail::preempt_point();
-  if (!mu_.rwlock(true)) {
-    *err = kErrClosing;
+  IoCall call(this, PollMode::read);
+  if (call.error() != 0) {
+    *err = call.error();
     return -1;
   }
-  RwGuard guard(this, mu_, true, [](NetFd* f) { f->destroy(); });
-  if (const PollResult r = goro::detail::poll_reset(pd_, PollMode::read); r != PollResult::ok) {
-    *err = poll_error(r);
-    return -1;
-  }
-  for (;;) {
-    peer->len = sizeof peer->ss;
-    const int s = ::accept4(sysfd_, reinterpret_cast<sockaddr*>(&peer->ss), &peer->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (s >= 0) return s;
-    const int e = errno;
-    // A connection reset before we took it is not the listener's failure.
-    if (e == EINTR || e == ECONNABORTED) continue;
-    if (e == EAGAIN) {
-      const PollResult r = goro::detail::poll_wait(pd_, PollMode::read);
-      if (r == PollResult::ok) continue;
-      *err = poll_error(r);
-      return -1;
-    }
-    *err = e;
-    return -1;
-  }
+  // A connection reset before we took it is not the listener's failure.
+  const std::int64_t s = retry_io(
+      PollMode::read,
+      [&] {
+        peer->len = sizeof peer->ss;
+        return ::accept4(sysfd_, reinterpret_cast<sockaddr*>(&peer->ss), &peer->len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      },
+      ECONNABORTED);
+  if (s >= 0) return static_cast<int>(s);
+  *err = err_of(s);
+  return -1;
 }
 
 int NetFd::wait_connected() {

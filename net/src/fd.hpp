@@ -171,6 +171,9 @@ class NetFd final : public goro::detail::PollOwner {
   void wait_destroyed();
   void unlink_socket_file() noexcept;
   int prepare_read(std::size_t len);
+  class IoCall;
+  template <class Call>
+  std::int64_t retry_io(goro::detail::PollMode mode, Call call, int also_retry = EINTR);
 
   const int sysfd_;
   const int family_;

@@ -338,6 +338,14 @@ void drop_handle(NetFd*& fd) noexcept {
     fd = nullptr;
   }
 }
+
+// set_fd_deadline is every handle's SetDeadline, SetReadDeadline and
+// SetWriteDeadline: Go's words when the handle is empty or closed.
+void set_fd_deadline(NetFd* fd, std::chrono::steady_clock::time_point t, bool read, bool write) {
+  if (fd == nullptr) detail::invalid("set");
+  if (fd->set_deadline(detail::to_ns(t), read, write) != 0) op_error("set", fd->net(), "", fd->local_addr(), kErrClosing);
+}
+
 }  // namespace
 
 // --- Conn ---------------------------------------------------------------
@@ -391,20 +399,11 @@ void Conn::close_write() {
   op_error("close", fd_->net(), fd_->local_addr(), fd_->remote_addr(), e, e > 0 ? "shutdown" : nullptr);
 }
 
-void Conn::set_deadline(time_point t) {
-  if (fd_ == nullptr) detail::invalid("set");
-  if (fd_->set_deadline(detail::to_ns(t), true, true) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
-}
+void Conn::set_deadline(time_point t) { set_fd_deadline(fd_, t, true, true); }
 
-void Conn::set_read_deadline(time_point t) {
-  if (fd_ == nullptr) detail::invalid("set");
-  if (fd_->set_deadline(detail::to_ns(t), true, false) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
-}
+void Conn::set_read_deadline(time_point t) { set_fd_deadline(fd_, t, true, false); }
 
-void Conn::set_write_deadline(time_point t) {
-  if (fd_ == nullptr) detail::invalid("set");
-  if (fd_->set_deadline(detail::to_ns(t), false, true) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
-}
+void Conn::set_write_deadline(time_point t) { set_fd_deadline(fd_, t, false, true); }
 
 std::string Conn::local_addr() const { return fd_ != nullptr ? fd_->local_addr() : std::string(); }
 std::string Conn::remote_addr() const { return fd_ != nullptr ? fd_->remote_addr() : std::string(); }
@@ -587,20 +586,11 @@ void PacketConn::close() {
   if (const int e = fd->close(); e != 0) op_error("close", fd->net(), "", fd->local_addr(), e);
 }
 
-void PacketConn::set_deadline(time_point t) {
-  if (fd_ == nullptr) detail::invalid("set");
-  if (fd_->set_deadline(detail::to_ns(t), true, true) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
-}
+void PacketConn::set_deadline(time_point t) { set_fd_deadline(fd_, t, true, true); }
 
-void PacketConn::set_read_deadline(time_point t) {
-  if (fd_ == nullptr) detail::invalid("set");
-  if (fd_->set_deadline(detail::to_ns(t), true, false) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
-}
+void PacketConn::set_read_deadline(time_point t) { set_fd_deadline(fd_, t, true, false); }
 
-void PacketConn::set_write_deadline(time_point t) {
-  if (fd_ == nullptr) detail::invalid("set");
-  if (fd_->set_deadline(detail::to_ns(t), false, true) != 0) op_error("set", fd_->net(), "", fd_->local_addr(), kErrClosing);
-}
+void PacketConn::set_write_deadline(time_point t) { set_fd_deadline(fd_, t, false, true); }
 
 std::string PacketConn::local_addr() const { return fd_ != nullptr ? fd_->local_addr() : std::string(); }
 int PacketConn::fd() const noexcept { return fd_ != nullptr ? fd_->sysfd() : -1; }
