@@ -2,9 +2,12 @@
 // plain threads, teardown.
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -421,4 +424,67 @@ TEST(StatusDeathTest, ReadyingAGoroutineThatIsNotParkedIsFatal) {
                    goro::Options{.procs = 1}),
                "runtime: casgstatus: goroutine [0-9]+ is runnable, not waiting, on its way to runnable\n"
                "fatal error: casgstatus: bad incoming values");
+}
+
+// The C++ runtime keeps the exceptions being handled and the count of
+// exceptions in flight per thread; goroutines share threads, so each must
+// see only its own (switch.cpp swaps them at every switch). Goroutines
+// park inside a catch block, or in a destructor run by unwinding, while
+// others run on the same threads and look.
+TEST_P(SchedulerTest, EachGoroutineKeepsItsOwnExceptionState) {
+  run([] {
+    constexpr int kEach = 40;
+    std::atomic<int> wrong{0};
+    goro::WaitGroup wg;
+    wg.add(3 * kEach);
+    auto check_clean = [&] {
+      if (std::current_exception() != nullptr || std::uncaught_exceptions() != 0) wrong.fetch_add(1);
+    };
+    for (int i = 0; i < kEach; ++i) {
+      // Parks inside a catch block, then rethrows what it caught.
+      goro::go([&, i] {
+        try {
+          throw i;
+        } catch (int) {
+          for (int k = 0; k < 5; ++k) goro::yield();
+          if (std::uncaught_exceptions() != 0) wrong.fetch_add(1);
+          try {
+            throw;
+          } catch (int v) {
+            if (v != i) wrong.fetch_add(1);
+          }
+        }
+        check_clean();
+        wg.done();
+      });
+      // Parks in a destructor while its exception is in flight.
+      goro::go([&, i] {
+        struct Parker {
+          std::atomic<int>* wrong;
+          ~Parker() {
+            for (int k = 0; k < 5; ++k) goro::yield();
+            if (std::uncaught_exceptions() != 1) wrong->fetch_add(1);
+          }
+        };
+        try {
+          Parker p{&wrong};
+          throw std::runtime_error(std::to_string(i));
+        } catch (const std::runtime_error& e) {
+          if (e.what() != std::to_string(i)) wrong.fetch_add(1);
+        }
+        check_clean();
+        wg.done();
+      });
+      // Looks between switches: never sees another goroutine's exception.
+      goro::go([&] {
+        for (int k = 0; k < 10; ++k) {
+          check_clean();
+          goro::yield();
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+    EXPECT_EQ(wrong.load(), 0);
+  });
 }
