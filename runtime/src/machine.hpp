@@ -85,8 +85,11 @@ struct alignas(64) Machine {
 
   std::uint64_t rng = 0;  // steal order when no P rng is at hand
 
-  // g0's C++ exception state while a goroutine runs on this thread (switch.cpp).
+  // g0's C++ exception state while a goroutine runs on this thread, and
+  // where the thread keeps its own (__cxa_get_globals(), fixed for the
+  // thread's life: asked once, not on every switch). switch.cpp.
   EhState g0_eh;
+  void* eh_globals = nullptr;
 
   // Sanitizer state of g0 (switch.cpp).
   void* tsan_g0_fiber = nullptr;
