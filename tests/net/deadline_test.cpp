@@ -90,8 +90,6 @@ TEST_P(DeadlineTest, MovingTheDeadlineLaterWhileParkedKeepsTheReadWaiting) {
   run([] {
     auto ln = goro::net::listen("tcp", "127.0.0.1:0");
     auto p = net_test::connected_pair(ln);
-    const auto first = Clock::now() + 30ms;
-    p.client.set_read_deadline(first);
     goro::Chan<std::string> result(1);
     goro::go([&] {
       char buf[5];
@@ -101,8 +99,13 @@ TEST_P(DeadlineTest, MovingTheDeadlineLaterWhileParkedKeepsTheReadWaiting) {
         result.send(e.what());
       }
     });
+    // The deadline is armed while the read is parked (not before it starts:
+    // on a loaded machine the reader might not get to park within 30 ms),
+    // then moved: the armed timer must not fire now.
     ASSERT_TRUE(goro_test::wait_for_waiters("IO wait", 1));
-    p.client.set_read_deadline(Clock::now() + 1h);  // the armed timer must not fire now
+    const auto first = Clock::now() + 30ms;
+    p.client.set_read_deadline(first);
+    p.client.set_read_deadline(Clock::now() + 1h);
     sleep_past(first + 20ms);
     p.server.write("later");
     EXPECT_EQ(*result.recv(), "later");
@@ -113,14 +116,15 @@ TEST_P(DeadlineTest, ClearingTheDeadlineWhileParked) {
   run([] {
     auto ln = goro::net::listen("tcp", "127.0.0.1:0");
     auto p = net_test::connected_pair(ln);
-    const auto first = Clock::now() + 30ms;
-    p.client.set_deadline(first);
     goro::Chan<std::size_t> result(1);
     goro::go([&] {
       char buf[2];
       result.send(read_full(p.client, buf, 2));
     });
+    // Armed while parked, as above, then cleared.
     ASSERT_TRUE(goro_test::wait_for_waiters("IO wait", 1));
+    const auto first = Clock::now() + 30ms;
+    p.client.set_deadline(first);
     p.client.set_deadline({});
     sleep_past(first + 20ms);
     p.server.write("ok");
