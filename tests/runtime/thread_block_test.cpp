@@ -322,22 +322,19 @@ TEST_P(ThreadBlockStressTest, ShortThreadBlocksAmidChannelTraffic) {
       a.close();
       wg.done();
     });
-    goro::go([&, a, b]() mutable {
-      while (auto v = a.recv()) {
-        if (*v % 50 == 0) blocks_its_thread(25ms);
-        b.send(*v);
-      }
-      b.close();
-      wg.done();
-    });
-    goro::go([&, b, c]() mutable {
-      while (auto v = b.recv()) {
-        if (*v % 70 == 0) blocks_its_thread(25ms);
-        c.send(*v);
-      }
-      c.close();
-      wg.done();
-    });
+    // A stage forwards in to out, blocking its thread on every nth item.
+    auto stage = [&wg](goro::Chan<int> in, goro::Chan<int> out, int nth) {
+      goro::go([&wg, in, out, nth]() mutable {
+        while (auto v = in.recv()) {
+          if (*v % nth == 0) blocks_its_thread(25ms);
+          out.send(*v);
+        }
+        out.close();
+        wg.done();
+      });
+    };
+    stage(a, b, 50);
+    stage(b, c, 70);
     // Holders of a semaphore that park while holding it; the others wait
     // for it with their threads blocked.
     std::binary_semaphore sem(1);
