@@ -367,7 +367,7 @@ int NetFd::prepare_read(std::size_t len) {
 }
 
 std::int64_t NetFd::read(void* buf, std::size_t len) {
-  IoCall call(this, PollMode::read, false);
+  IoCall call(this, PollMode::read, /*reset=*/false);
   if (call.error() != 0) return call.error();
   if (const int e = prepare_read(len); e != 0) return e;
   if (len == 0) return 0;
