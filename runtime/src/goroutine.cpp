@@ -1,16 +1,72 @@
 // goroutine.cpp: G's life: spawn, park/ready, yield, blocking(), exit, panic.
 //
-// Spawning (go()) takes a free record from the P's cache (each record sits on
-// its own stack), stamps an id from the P's id cache, moves the function
-// object onto the top of the stack, builds the initial context and puts the
-// goroutine in the P's runnext slot, as Go's newproc does. No lock, no
-// allocation in steady state.
+// Spawning (go()) takes a free spawn record from the P's cache, stamps an id
+// from the P's id cache, builds the function object in the record (or on
+// the heap if it is large) and puts the goroutine in the P's runnext slot,
+// as Go's newproc does. No lock, no allocation in steady state. Its first
+// run binds a stack and moves the goroutine into the record at the top of
+// that stack (bind_stack).
+//
+// Moving a record. bind_stack runs on the M about to switch the goroutine
+// in for the first time (prepare_to_run), on g0 or on the stack of the
+// goroutine switching out. It relocates the function object into the
+// slot's record (a byte copy, or the RelocateFn go() made: move, then
+// destroy the source; a function object whose move may throw was put on
+// the heap by go() and only its pointer moves), copies what go() set (id,
+// parent, creation site, go() call's address, teardown's request to
+// unwind), stores kRunnable in the slot's record and kDead in the spawn
+// record, and puts the spawn record back on the P's free list. The rest of
+// the slot's record is as its previous goroutine left it at exit (no name,
+// no wait reason, no job site, timer stopped, not held by the scheduler)
+// or as acquire() built it; started is cleared before the status store,
+// and prepare_context and prepare_to_run set the rest before the
+// goroutine runs. Three kinds of readers may race with the move:
+//   - Stack walkers (traceback.cpp) hold a record, then read its status
+//     and id; they read the stack, context and started flag only of a
+//     record in the state and with the id they expect. A spawn record
+//     never holds a goroutine that has started (started stays false in
+//     it; prepare_to_run sets it in the slot's record), so a walker holding
+//     a spawn record finds it runnable and never run, or dead, or holding
+//     another goroutine (the record was reused): it reads no stack through
+//     it, and its hold delays nobody, since the goroutine is checked for
+//     holds in the slot's record, which it runs with. A walker holding a
+//     slot's record from its previous goroutine sees kDead or the new id
+//     (stored before the release of kRunnable); one that found the new
+//     goroutine there (kRunnable, never run) sees started false, and the
+//     hold check in prepare_to_run (on the slot's record) makes it wait
+//     before started is set: the handshake is the one every other switch-in
+//     does. collect() (introspect.cpp) keeps a goroutine listed from its
+//     spawn record whose walk found the record dead or reused: it has
+//     started since, and is shown as the listing saw it (runnable).
+//   - Listings of all goroutines (dumps, goroutines(), teardown) go through
+//     for_each_goroutine, which visits spawn records, then slots' records.
+//     A move in between would hide the goroutine from both (slot visited
+//     before, spawn record after) or show it twice, so listings and moves
+//     exclude each other, without a shared write on the move's path: the
+//     mover sets its P's moving flag, then loads rt->listing; a listing
+//     increments rt->listing, runs a process-wide barrier (traceback.cpp's,
+//     which supplies the mover's store-load fence remotely, as for the
+//     walker's holds), waits until every P's moving flag reads false, and
+//     visits the records under the record pool's lock. Dekker's argument:
+//     either the mover saw the listing, and then it moves under that lock
+//     (after clearing its flag), or the listing saw the flag and waits for
+//     the move to end. The moving window holds no user code (the function
+//     object is relocated before it), so the listing waits a few dozen
+//     instructions; the mover pays a store, a load of a line nobody writes
+//     and a store.
+//   - Everything else that points at a goroutine got the pointer from the
+//     goroutine itself, while it ran (waiters, self(), curg, lock-order
+//     holders, its sleep timer), i.e. the slot's record; or is the
+//     scheduler, which hands the record to prepare_to_run and uses the one
+//     it returns (execute, take_direct_next, teardown).
+// Ids stay as they were: the id moves with the goroutine.
 //
 // Parking (park()) switches to g0 first and runs the caller's unlock
 // function there; readying (ready()) puts the goroutine in the current P's
 // runnext (it inherits the time slice), or, from a thread without a P, in
 // the global queue. Plain threads park on a futex in their own record.
 #include <cxxabi.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -274,8 +330,60 @@ void gfree_put(Processor* p, Goroutine* g) noexcept {
   p->gfree_count.store(n + 1, std::memory_order_relaxed);
 }
 
-void bind_stack(Processor* p, Goroutine* g) noexcept {
-  StackPool& pool = g_runtime->stacks;
+namespace {
+
+// relocate_function moves a goroutine's function object from its spawn
+// record into its slot's record (before the moving window: it may run user
+// code, a move constructor).
+void relocate_function(Goroutine* from, Goroutine* to) noexcept {
+  to->invoke = from->invoke;
+  to->destroy = from->destroy;
+  to->fn_on_heap = from->fn_on_heap;
+  if (from->fn_on_heap) {
+    to->fn = from->fn;
+  } else if (from->relocate == nullptr) {
+    std::memcpy(to->fn_buf, from->fn_buf, kInlineFnBytes);  // trivially copyable
+    to->fn = to->fn_buf;
+  } else {
+    from->relocate(to->fn_buf, from->fn);
+    to->fn = to->fn_buf;
+  }
+}
+
+// move_identity gives the slot's record what go() set, and makes it the
+// goroutine's record: the moving window (see the essay). Not job_file:
+// the worker pool clears it however a job ends, and one more cache line
+// written per spawn is measurable (worker_pool.cpp).
+[[gnu::always_inline]] inline void move_identity(Goroutine* from, Goroutine* to) noexcept {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  to->id.store(from->id.load(relaxed), relaxed);
+  to->parent_id.store(from->parent_id.load(relaxed), relaxed);
+  to->file.store(from->file.load(relaxed), relaxed);
+  to->function.store(from->function.load(relaxed), relaxed);
+  to->line.store(from->line.load(relaxed), relaxed);
+  to->spawn_pc.store(from->spawn_pc.load(relaxed), relaxed);
+  to->started = false;
+  to->unwind = from->unwind;
+  to->unwind_throws = from->unwind_throws;
+  to->abandoned = false;
+  // Release: a walker or listing that loads kRunnable (acquire) sees the
+  // identity above and started cleared.
+  set_status<GStatus::kDead, GStatus::kRunnable>(to, std::memory_order_release);
+  from->status.store(GStatus::kDead, std::memory_order_release);  // not a transition: the goroutine lives on
+}
+
+// move_under_lock is the moving window while a listing is under way.
+[[gnu::noinline]] void move_under_lock(Runtime* rt, Processor* p, Goroutine* from, Goroutine* to) noexcept {
+  p->moving.store(false, std::memory_order_release);
+  LockGuard l(rt->records.lock());
+  move_identity(from, to);
+}
+
+}  // namespace
+
+Goroutine* bind_stack(Processor* p, Goroutine* g) noexcept {
+  Runtime* rt = g_runtime;
+  StackPool& pool = rt->stacks;
   StackSlot s;
   int n = p->sfree_count;
   if (n == 0) n = pool.get_batch(p->sfree, kGFreeBatch);
@@ -289,17 +397,48 @@ void bind_stack(Processor* p, Goroutine* g) noexcept {
       fatal("out of memory: no address space for another goroutine stack");
     }
   }
-  g->stack.slot = s.base;
-  g->stack.lo = pool.lo(s);
-  g->stack.hi = pool.hi(s);
-  g->stack.guarded = s.guarded;
+  Goroutine* ng = pool.record(s);
+  relocate_function(g, ng);
+  // The moving window (essay: Moving a record).
+  p->moving.store(true, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the load stays after the store (the fence is remote)
+  if (rt->listing.load(std::memory_order_relaxed) == 0) [[likely]] {
+    move_identity(g, ng);
+    p->moving.store(false, std::memory_order_release);
+  } else {
+    move_under_lock(rt, p, g, ng);
+  }
+  gfree_put(p, g);
+  ng->stack.slot = s.base;
+  ng->stack.lo = pool.lo(s);
+  ng->stack.hi = pool.hi(s);
+  ng->stack.index = s.index;
+  ng->stack.guarded = s.guarded;
   // Frames abandoned by an earlier goroutine's exit leave ASan poison.
-  GORO_UNPOISON(g->stack.lo, static_cast<std::size_t>(g->stack.hi - g->stack.lo));
-  prepare_context(g, align_down(g->stack.hi, 64));
+  GORO_UNPOISON(ng->stack.lo, static_cast<std::size_t>(ng->stack.hi - ng->stack.lo));
+  prepare_context(ng, align_down(ng->stack.hi, 64));
+  return ng;
+}
+
+void for_each_goroutine(Runtime* rt, const std::function<void(Goroutine*, bool)>& f) {
+  rt->listing.fetch_add(1, std::memory_order_relaxed);
+  process_barrier();
+  for (const auto& p : rt->allp) {
+    for (int spins = 0; p->moving.load(std::memory_order_acquire); ++spins) {
+      if (spins < 1000) {
+        __builtin_ia32_pause();
+      } else {
+        sched_yield();
+      }
+    }
+  }
+  rt->records.for_each([&](Goroutine* g) { f(g, false); },
+                       [&] { rt->stacks.for_each_record([&](Goroutine* g) { f(g, true); }); });
+  rt->listing.fetch_sub(1, std::memory_order_release);
 }
 
 void unbind_stack(Processor* p, Goroutine* g) noexcept {
-  const StackSlot s{g->stack.slot, g->stack.guarded};
+  const StackSlot s{g->stack.slot, g->stack.index, g->stack.guarded};
   g->stack = Stack{};
   int n = p->sfree_count;
   if (n == Processor::kSFreeMax) {
@@ -347,8 +486,10 @@ void goexit0(Machine* m, Goroutine* g) {
   const bool was_main = g->id.load(std::memory_order_relaxed) == 1 && !rt->tearing_down;
   g->name.store(nullptr, std::memory_order_relaxed);
   rt->live.fetch_sub(1, std::memory_order_relaxed);
+  // The record stays in the stack slot, free now: what move_identity
+  // leaves alone must read as a fresh record's does for the slot's next
+  // goroutine (no name, above; no wait reason: it ran since its last park).
   unbind_stack(m->p, g);
-  gfree_put(m->p, g);
   if (was_main) begin_exit();
 }
 
@@ -602,7 +743,7 @@ void preempt_slow() noexcept {
   suspend(g);
 }
 
-SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocation& where) {
+SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocation& where, bool relocatable) {
   Machine* m = this_machine();
   Processor* p = m != nullptr ? m->p : nullptr;
   Runtime* rt;
@@ -634,7 +775,7 @@ SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocatio
   // The go() call: spawn_reserve is called from go(), inlined into the
   // caller (dumps symbolize this for "created by", skipping goro's frames).
   g->spawn_pc.store(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)), std::memory_order_relaxed);
-  if (size <= kInlineFnBytes && align <= 16) {
+  if (relocatable && size <= kInlineFnBytes && align <= 16) {
     g->fn = g->fn_buf;
     g->fn_on_heap = false;
   } else {
@@ -663,12 +804,13 @@ static void release_reserved(Goroutine* g) noexcept {
 
 void spawn_cancel(Goroutine* g) noexcept { release_reserved(g); }
 
-void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
+void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy, RelocateFn relocate) noexcept {
   Machine* m = this_machine();
   Processor* p = m != nullptr ? m->p : nullptr;
   Runtime* rt = g_runtime;
   g->invoke = invoke;
   g->destroy = destroy;
+  g->relocate = relocate;
   if (rt->tearing_down) {
     // go() from a destructor while run() unwinds: the goroutine never runs,
     // but its function object is destroyed as usual.
@@ -676,12 +818,14 @@ void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept {
     release_reserved(g);
     return;
   }
-  // No stack yet: it is bound when the goroutine first runs.
-  g->started = false;
+  // No stack yet: it is bound when the goroutine first runs, and then the
+  // goroutine moves into the stack's record (bind_stack). A spawn record
+  // is never started, never parks (no wait reason) and is never held
+  // (essay: Moving a record).
   g->unwind = false;
   g->unwind_throws = 0;
-  g->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
-  // Release: a stack walker that loads kRunnable (acquire) sees started.
+  // Release: a stack walker or a listing that loads kRunnable (acquire)
+  // sees the identity spawn_reserve stored.
   set_status<GStatus::kDead, GStatus::kRunnable>(g, std::memory_order_release);
   rt->live.fetch_add(1, std::memory_order_relaxed);
   if (p != nullptr) {

@@ -1,11 +1,22 @@
 // goroutine.hpp: G, the goroutine record, and its state machine.
 //
-// Records come from the RecordPool and live as long as the run; an exited
-// goroutine's record goes to its P's free list, and go() takes it from
-// there (Go's gFree lists). The stack is separate (stack_pool.hpp): bound
-// when the goroutine first runs, returned when it exits. A small function
-// object lives in the record itself, so a queued goroutine that has not run
-// yet costs a few hundred bytes.
+// A goroutine has two records in its life (stack_pool.hpp has the layout):
+//   - until it first runs, a spawn record from the RecordPool (go() takes
+//     one from its P's free list, Go's gFree), holding the function object
+//     when it is small: a queued goroutine that has not run yet costs a few
+//     hundred bytes, not a page;
+//   - from its first switch-in to its exit, the record at the top of its
+//     stack slot. bind_stack moves the goroutine there (relocating the
+//     function object) and frees the spawn record at once, so a started
+//     goroutine costs its stack's top page and nothing else.
+// Both kinds live as long as the run (a slot's record stays in its slot
+// while the slot is free), so a Goroutine* is never dangling memory; but a
+// goroutine that has not started is known by another pointer than once it
+// has. Only the scheduler holds pointers to goroutines that have not run
+// (run queues, teardown): everything a goroutine hands out about itself
+// (waiters, self(), curg, lock-order holders) is taken while it runs, from
+// its slot's record. goroutine.cpp ("Moving a record") has the argument for
+// dumps and stack walks that race with the move.
 //
 // States (Go's _G* values in brackets) and who moves between them:
 //
@@ -93,10 +104,11 @@ struct ForcedUnwind {};
 // Stack describes a goroutine's bound stack slot (stack_pool.hpp for the
 // layout); all null before the goroutine first runs and after it exits.
 struct Stack {
-  char* slot = nullptr;  // lowest address: the guard page, or the first stack page
-  char* lo = nullptr;    // lowest usable byte
-  char* hi = nullptr;    // one past the highest usable byte
-  bool guarded = false;  // PROT_NONE guard page below lo; else a canary band below slot
+  char* slot = nullptr;     // lowest address: the guard page, or the first stack page
+  char* lo = nullptr;       // lowest usable byte
+  char* hi = nullptr;       // one past the highest usable byte
+  std::uint32_t index = 0;  // the slot's number in its pool (its colour; stack_pool.hpp)
+  bool guarded = false;     // PROT_NONE guard page below lo; else a canary band below slot
 };
 
 // Function objects up to this size (and 16-byte alignment) live in the
@@ -142,6 +154,7 @@ class alignas(64) Goroutine {
   // and other Ps' wakers CAS, but in the padding before fn_buf: a line
   // written only at spawn, so the check reads it shared, for free.
   std::atomic<bool> held{false};
+  detail::RelocateFn relocate = nullptr;  // moves an fn_buf object to another record
   alignas(16) unsigned char fn_buf[rt::kInlineFnBytes];
 
   // --- identity, read racily by dumps (hence atomics) -----------------------

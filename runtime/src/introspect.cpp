@@ -81,20 +81,35 @@ GoroutineInfo info_of(Goroutine* g, std::int64_t now) {
 // return address says: with debug information this is the caller's real
 // name (closures named as Go names them); the source location's function
 // name stays as the fallback.
-void name_creator(GoroutineInfo& info, Goroutine* g) {
+// CreatorPcs are the addresses name_creator symbolizes, read when the
+// goroutine is listed (its record may hold another goroutine by the time
+// the names are looked up).
+struct CreatorPcs {
+  std::uintptr_t spawn = 0;
+  std::uintptr_t job = 0;
+};
+
+CreatorPcs creator_pcs(const Goroutine* g) noexcept {
+  return {g->spawn_pc.load(std::memory_order_relaxed), g->job_pc.load(std::memory_order_relaxed)};
+}
+
+void name_creator(GoroutineInfo& info, CreatorPcs pcs) {
   Frame creator;
-  if (info.id != 1 && caller_frame(g->spawn_pc.load(std::memory_order_relaxed), &creator, nullptr)) {
-    info.created_by = creator.function;
-  }
-  if (!info.submitted_at.empty() && caller_frame(g->job_pc.load(std::memory_order_relaxed), &creator, nullptr)) {
-    info.submitted_by = creator.function;
-  }
+  if (info.id != 1 && caller_frame(pcs.spawn, &creator, nullptr)) info.created_by = creator.function;
+  if (!info.submitted_at.empty() && caller_frame(pcs.job, &creator, nullptr)) info.submitted_by = creator.function;
 }
 
 // add_stack fills in what the stack walk found, and the creator's name.
 // False if the goroutine is gone.
-bool add_stack(GoroutineInfo& info, Goroutine* g, const GoroutineStack& walked) {
-  if (walked.view == StackView::kGone) return false;
+bool add_stack(GoroutineInfo& info, CreatorPcs pcs, const GoroutineStack& walked) {
+  if (walked.view == StackView::kGone) {
+    // Listed from its spawn record, it has started since (and moved into
+    // its stack's record: goroutine.cpp, "Moving a record"): it stays as
+    // listed, runnable and never run, as it was when the list was taken.
+    if (!walked.spawn) return false;
+    name_creator(info, pcs);
+    return true;
+  }
   // The state that goes with the stack, not the one read before the walk.
   info.state = state_of(walked.status);
   info.wait_reason = info.state == GoroutineState::waiting ? to_string(walked.reason) : "";
@@ -111,18 +126,26 @@ bool add_stack(GoroutineInfo& info, Goroutine* g, const GoroutineStack& walked) 
     case StackView::kNeverRan:
       break;
   }
-  name_creator(info, g);
+  name_creator(info, pcs);
   return true;
 }
 
 std::vector<GoroutineInfo> collect(Runtime* rt, bool with_stacks) {
   std::vector<GoroutineInfo> out;
   std::vector<GoroutineStack> walk;
+  std::vector<CreatorPcs> pcs;
   const std::int64_t now = now_ns();
-  rt->records.for_each([&](Goroutine* g) {
+  // Each live goroutine once, even one that starts meanwhile (and so
+  // moves from its spawn record into its stack's).
+  for_each_goroutine(rt, [&](Goroutine* g, bool started) {
     if (g->status.load(std::memory_order_acquire) == GStatus::kDead) return;
     out.push_back(info_of(g, now));
-    walk.push_back(GoroutineStack{g, out.back().id, StackView::kGone, {}});
+    GoroutineStack e;
+    e.g = g;
+    e.id = out.back().id;
+    e.spawn = !started;
+    walk.push_back(std::move(e));
+    pcs.push_back(creator_pcs(g));
   });
   if (!with_stacks) {
     std::sort(out.begin(), out.end(), [](const GoroutineInfo& a, const GoroutineInfo& b) { return a.id < b.id; });
@@ -133,7 +156,7 @@ std::vector<GoroutineInfo> collect(Runtime* rt, bool with_stacks) {
   std::vector<GoroutineInfo> live;
   live.reserve(out.size());
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (add_stack(out[i], walk[i].g, walk[i])) live.push_back(std::move(out[i]));
+    if (add_stack(out[i], pcs[i], walk[i])) live.push_back(std::move(out[i]));
   }
   std::sort(live.begin(), live.end(), [](const GoroutineInfo& a, const GoroutineInfo& b) { return a.id < b.id; });
   return live;
@@ -250,7 +273,7 @@ std::vector<GoroutineInfo> goroutines_of(Runtime* rt) { return collect(rt, true)
 
 GoroutineInfo goroutine_info(Goroutine* g) {
   GoroutineInfo info = info_of(g, now_ns());
-  name_creator(info, g);
+  name_creator(info, creator_pcs(g));
   return info;
 }
 

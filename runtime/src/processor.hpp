@@ -116,6 +116,10 @@ struct alignas(64) Processor {
   static constexpr int kSFreeMax = 32;
   StackSlot sfree[kSFreeMax] = {};
   int sfree_count = 0;
+  // moving: the owner is moving a goroutine from its spawn record into its
+  // stack's record (bind_stack); a listing of all goroutines waits until it
+  // reads false (goroutine.cpp, "Moving a record").
+  std::atomic<bool> moving{false};
 
   // Goroutine id cache (owner): [goid_next, goid_end).
   std::uint64_t goid_next = 0;

@@ -144,7 +144,7 @@ void unwind_all(Runtime* rt, Machine* m0) {
     while (Goroutine* g = global_runq_pop_locked(rt)) todo.push_back(g);
   }
   record_leftovers(rt);
-  rt->records.for_each([&](Goroutine* g) {
+  for_each_goroutine(rt, [&](Goroutine* g, bool) {
     if (cas_status<GStatus::kWaiting, GStatus::kRunnable>(g, std::memory_order_seq_cst)) {
       // Nothing ended its park: its waiter may still be linked somewhere
       // (detail::park_abandoned, orphans.cpp).
@@ -307,6 +307,8 @@ int run_main(InvokeFn main, void* arg, const Options& options) {
   Goroutine* g1 = slot.g;
   g1->invoke = [](void* p) { (*static_cast<MainFn*>(p))(); };
   g1->destroy = [](void* p) noexcept { static_cast<MainFn*>(p)->~MainFn(); };
+  static_assert(std::is_trivially_copyable_v<MainFn>);
+  g1->relocate = nullptr;  // its bytes are copied when it moves into its stack
   g1->file.store("goro::run", std::memory_order_relaxed);
   g1->line.store(0, std::memory_order_relaxed);
   g1->function.store("main", std::memory_order_relaxed);

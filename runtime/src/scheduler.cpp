@@ -692,7 +692,7 @@ void inject_list(Machine* m, Goroutine** list, int n) noexcept {
 bool finish_switch_out(Machine* m, Goroutine* g) noexcept {
   // First: did the goroutine overflow its stack?
   if (g->reason != SwitchReason::kExit &&
-      (static_cast<char*>(g->ctx) < g->stack.lo || !StackPool::canary_intact({g->stack.slot, g->stack.guarded}))) {
+      (static_cast<char*>(g->ctx) < g->stack.lo || !StackPool::canary_intact({g->stack.slot, g->stack.index, g->stack.guarded}))) {
     stack_overflow(g);
   }
   switch (g->reason) {
@@ -750,8 +750,10 @@ void finish_switch_out_direct(Machine* m, Goroutine* g) noexcept {
   }
 }
 
-void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) noexcept {
-  if (g->stack.slot == nullptr) bind_stack(p, g);  // first run: it gets its stack now
+// prepare_to_run readies g to be switched in by m; returns its record (a
+// goroutine's first run moves it into its stack: bind_stack).
+Goroutine* prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) noexcept {
+  if (g->stack.slot == nullptr) g = bind_stack(p, g);  // first run: it gets its stack now
   if (!inherit_time) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   p->switches.add();
   g->m = m;
@@ -764,6 +766,7 @@ void prepare_to_run(Machine* m, Processor* p, Goroutine* g, bool inherit_time) n
   // Release: sysmon and dumps that load curg (acquire) see the record
   // fully built.
   m->curg.store(g, std::memory_order_release);
+  return g;
 }
 
 // migrate_elsewhere is GORODEBUG=migrate=1's move: g last ran on m, so m
@@ -792,7 +795,7 @@ void execute(Machine* m, Goroutine* g, bool inherit_time) {
     migrate_elsewhere(m, g);
     return;  // to schedule_loop, which finds no P and idles
   }
-  prepare_to_run(m, m->p, g, inherit_time);
+  g = prepare_to_run(m, m->p, g, inherit_time);
   for (;;) {
     Goroutine* out = resume(m, g);
     m->curg.store(nullptr, std::memory_order_relaxed);
@@ -863,8 +866,7 @@ Goroutine* take_direct_next(Machine* m, Goroutine* g) noexcept {
     runq_put(p, next, /*next=*/true);
     return nullptr;
   }
-  prepare_to_run(m, p, next, inherit);
-  return next;
+  return prepare_to_run(m, p, next, inherit);
 #endif
 }
 

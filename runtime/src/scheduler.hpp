@@ -102,6 +102,12 @@ struct Runtime {
   // a cache line of its own, away from counters that change all the time
   // (sharing one with p_acquires cost spawn_join 1.6x).
   alignas(64) DebugSettings debug;
+  // listing counts the listings of all goroutines under way (dumps,
+  // goroutines()): bind_stack reads it on every goroutine's first run, and
+  // while it is not zero moves the goroutine under the record lock
+  // (goroutine.cpp, "Moving a record"). Written only by listings: it may
+  // share debug's line.
+  std::atomic<int> listing{0};
   // Threads of the runtime's own besides its Ms (sysmon, the introspection
   // server): what the deadlock check does not count as foreign.
   alignas(64) std::atomic<int> runtime_threads{0};
@@ -216,10 +222,19 @@ void goexit0(Machine* m, Goroutine* g);
 [[noreturn]] void fatal(const char* msg) noexcept;
 [[noreturn]] void stack_overflow(Goroutine* g) noexcept;
 Goroutine* gfree_get(Processor* p);
+// for_each_goroutine calls f on every goroutine record, live or not, each
+// live goroutine exactly once (none is missed or seen twice because it
+// moved into its stack meanwhile: goroutine.cpp, "Moving a record");
+// started is false for spawn records, whose goroutines have not run. Takes
+// the record and stack pool locks; not from a hot path.
+void for_each_goroutine(Runtime* rt, const std::function<void(Goroutine*, bool started)>& f);
 void gfree_put(Processor* p, Goroutine* g) noexcept;
-// bind_stack gives g (never run yet) a stack and its initial context;
-// unbind_stack takes it back after g's last switch. Owner of p only.
-void bind_stack(Processor* p, Goroutine* g) noexcept;
+// bind_stack gives g (never run yet) a stack and its initial context, and
+// moves g into the record at the top of that stack: it returns the record
+// the goroutine has from now on (g itself goes back to p's free list).
+// unbind_stack takes the stack back after g's last switch, its record with
+// it. Owner of p only.
+Goroutine* bind_stack(Processor* p, Goroutine* g) noexcept;
 void unbind_stack(Processor* p, Goroutine* g) noexcept;
 
 // finish_switch_out does, for a goroutine that just switched out, what its

@@ -61,8 +61,16 @@ constexpr std::size_t kChunk = 256;
 StackPool::StackPool(std::size_t usable_size)
     : page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))),
       usable_(round_up(usable_size, page_)),
-      slot_size_(page_ + round_up(usable_ + kCanaryBytes, page_)),
+      slot_size_(page_ + round_up(usable_ + kRecordGapBytes + sizeof(Goroutine) + (kColours - 1) * kColourBytes +
+                                      kCanaryBytes,
+                                  page_)),
+      top_(slot_size_ - kCanaryBytes - sizeof(Goroutine)),
       reserve_(kReserve) {
+  // The record shares the top page with the first frames.
+  static_assert(sizeof(Goroutine) % alignof(Goroutine) == 0 && kCanaryBytes % alignof(Goroutine) == 0 &&
+                kColourBytes % alignof(Goroutine) == 0);
+  static_assert(kRecordGapBytes + sizeof(Goroutine) + (kColours - 1) * kColourBytes + kCanaryBytes <= 1088,
+                "the record would crowd the stack's top page");
   // Guard budget: each guard page costs two map areas. Leave 8192 of the
   // kernel's budget (beyond what the process already uses) to everyone
   // else; sanitizers map a lot themselves, so they get half of the rest.
@@ -78,6 +86,9 @@ StackPool::StackPool(std::size_t usable_size)
 
 StackPool::~StackPool() {
   if (leak_) return;
+  for (std::size_t i = 0; i < hidden_.size(); ++i) {
+    if (!hidden_[i]) record_at(i)->~Goroutine();
+  }
   for (const Slab& s : slabs_) {
 #if GORO_ASAN
     __lsan_unregister_root_region(s.base, s.bytes);
@@ -104,9 +115,10 @@ StackSlot StackPool::carve() {
     bump_ = static_cast<char*>(mem) + page_;  // the header page holds slot 0's canary band
     bump_end_ = static_cast<char*>(mem) + bytes;
   }
-  StackSlot s{bump_, false};
+  StackSlot s{bump_, static_cast<std::uint32_t>(carved_total_), false};
   bump_ += slot_size_;
   ++carved_total_;
+  hidden_.push_back(true);  // until acquire has built its record
   if (guarded_count_ < guard_budget_ && mprotect(s.base, page_, PROT_NONE) == 0) {
     ++guarded_count_;
     s.guarded = true;
@@ -130,7 +142,35 @@ StackSlot StackPool::acquire() {
   // Commit the top page now, in one call, rather than by a page fault.
   madvise(s.base + slot_size_ - page_, page_, MADV_POPULATE_WRITE);
   GORO_UNPOISON(lo(s), static_cast<std::size_t>(s.base + slot_size_ - lo(s)));
+  // New, or its memory read all zero: build the record, then show it.
+  ::new (record(s)) Goroutine();
+  LockGuard l(lock_);
+  hidden_[s.index] = false;
   return s;
+}
+
+Goroutine* StackPool::record_at(std::size_t i) const noexcept {
+  // Slabs hold kSlotsPerSlab << k slots, in order of carving.
+  std::size_t first = 0;
+  for (const Slab& slab : slabs_) {
+    const std::size_t n = (slab.bytes - page_) / slot_size_;
+    if (i < first + n) {
+      return record(StackSlot{slab.base + page_ + (i - first) * slot_size_, static_cast<std::uint32_t>(i), false});
+    }
+    first += n;
+  }
+  return nullptr;
+}
+
+void StackPool::for_each_record(const std::function<void(Goroutine*)>& f) {
+  LockGuard l(lock_);
+  std::size_t i = 0;
+  for (const Slab& slab : slabs_) {
+    const std::size_t n = (slab.bytes - page_) / slot_size_;
+    for (std::size_t j = 0; j < n && i < hidden_.size(); ++j, ++i) {
+      if (!hidden_[i]) f(record(StackSlot{slab.base + page_ + j * slot_size_, static_cast<std::uint32_t>(i), false}));
+    }
+  }
 }
 
 void StackPool::put_batch(const StackSlot* slots, int n) {
@@ -174,6 +214,8 @@ std::int64_t StackPool::scavenge(std::int64_t max) {
     // The oldest (coldest) go first.
     victims.assign(free_.begin(), free_.begin() + surplus);
     free_.erase(free_.begin(), free_.begin() + surplus);
+    // Their records (kDead: free slots) are not to be read from now on.
+    for (const StackSlot& v : victims) hidden_[v.index] = true;
     low_water_ = static_cast<std::int64_t>(free_.size());
   }
   // Return the memory in as few calls as possible: neighbouring slots
@@ -231,7 +273,7 @@ bool StackPool::canary_intact(const StackSlot& s) noexcept {
 
 RecordPool::~RecordPool() {
   if (leak_) return;
-  for (Goroutine* g : all_) g->~Goroutine();
+  for (Goroutine* g : all_) g->~Goroutine();  // spawn records only: slots' records go with the StackPool
   for (Goroutine* chunk : chunks_) ::operator delete(static_cast<void*>(chunk), std::align_val_t(alignof(Goroutine)));
 }
 
@@ -260,9 +302,10 @@ int RecordPool::get_batch(Goroutine** out, int max) noexcept {
   return n;
 }
 
-void RecordPool::for_each(const std::function<void(Goroutine*)>& f) {
+void RecordPool::for_each(const std::function<void(Goroutine*)>& f, const std::function<void()>& then) {
   LockGuard l(lock_);
   for (Goroutine* g : all_) f(g);
+  if (then) then();
 }
 
 std::int64_t RecordPool::count() noexcept {

@@ -1,26 +1,32 @@
 // stack_pool.hpp: goroutine records and goroutine stacks.
 //
-// A goroutine is two things with separate lives:
-//   - its record (class Goroutine: state, id, the function object when it
-//     is small, the sleep timer), from the RecordPool: dense (a dozen to a
-//     page), taken at go() and returned at exit;
-//   - its stack, a slot from the StackPool, bound when the goroutine is
-//     first switched in and returned when it exits.
+// A goroutine is a record (class Goroutine: state, id, the function object
+// when it is small, the sleep timer) and a stack, with these lives:
+//   - go() takes a spawn record from the RecordPool: dense (ten to a page),
+//     no stack yet;
+//   - its first switch-in binds a stack slot from the StackPool and moves
+//     the goroutine into the record at the top of that slot; the spawn
+//     record goes back to the free list at once (goroutine.cpp, "Moving a
+//     record");
+//   - its exit returns the slot, record included.
 // So a goroutine that is queued but has never run costs a few hundred
 // bytes, not a page: a program that spawns faster than it runs (skynet
 // spawns 10 children per node; at its peak most live goroutines have not
-// started) touches several times fewer fresh pages. (marl does the same:
-// a task gets a fiber only when it first runs.)
+// started) touches several times fewer fresh pages (marl does the same: a
+// task gets a fiber only when it first runs). And one that has run costs
+// one page, its stack's top page, which holds its record and its first
+// frames: a million parked goroutines cost a million pages, not a million
+// pages plus a million records.
 //
 // Stack slots, addresses growing to the right (stacks grow left):
 //
 //   slab:  | header page | slot 0 | slot 1 | ... | slot n-1 |   (n: 128, 256, ... 8192)
-//   slot:  | first page | usable stack ..................... | band |
-//          base         lo                                  hi     base+size
+//   slot:  | first page | usable stack ......... | gap | record | colour | band |
+//          base         lo                      hi                          base+size
 //
 // - Slabs are reserved with MAP_NORESERVE and MADV_NOHUGEPAGE: only pages a
 //   goroutine touches are committed, so a parked goroutine that never went
-//   deep costs its stack's top page plus its share of a record page.
+//   deep costs its stack's top page.
 // - A slot's top page is populated when the slot is carved (or reused after
 //   its memory was returned), with one madvise(MADV_POPULATE_WRITE): on
 //   virtual machines a page fault can cost ~20 us against ~2.5 us for the
@@ -35,16 +41,33 @@
 //   saved stack pointer, at every switch, and an overflow aborts with the
 //   goroutine's id, creation site and stack size. (Zero rather than a magic
 //   value, because returning a slot's memory to the OS zeroes it.)
+// - colour is 0 to 7 cache lines, cycling with the slot's number: slots
+//   are 72 KiB apart, so without it every goroutine's record, and the
+//   frames just below it, would sit at the same offset in its page and
+//   compete for the same cache sets. gap (two lines) keeps the record's
+//   lines from being paired with frame lines by the adjacent-line
+//   prefetcher. Without them chan_mpmc and pingpong ran 20-70% slower in
+//   some runs (it depends on where the physical pages land) than with
+//   records apart from their stacks.
 // - Free slots and free records go to per-P caches, then to these pools'
 //   global lists (pointers, so moving a batch touches no cold memory). The
 //   scavenger (run by sysmon) returns the memory of free slots that went
 //   unused for a whole period with MADV_DONTNEED, so RSS falls back after a
-//   burst. Records are kept, as Go keeps its g structs.
+//   burst. Spawn records are kept, as Go keeps its g structs.
+// - A slot's record is built when the slot is carved, and built again when
+//   a slot whose memory went back to the OS is reused (it read all zero).
+//   for_each_record visits the records of every slot except those: reading
+//   a returned page commits it again on some kernels (this project's VMs),
+//   so a dump after a burst would bring the whole burst back. A free slot's
+//   record reads kDead.
 // Alternatives rejected: malloc'd stacks (one map area each above the mmap
 // threshold, and no lazy commit control); a guard page per stack always
 // (caps a stock kernel near 32k goroutines); segmented or copying stacks
-// (not possible for C++ frames); the record at the top of its stack (one
-// allocation, but every queued goroutine then holds a page).
+// (not possible for C++ frames); a record only at the top of the stack,
+// from go() on (one record per goroutine, but every queued goroutine then
+// holds a page); a record only in the RecordPool (every parked goroutine
+// then costs its page plus the record, 384 bytes, elsewhere: 1.65x Go's
+// bytes per parked goroutine instead of 1.51x).
 #pragma once
 
 #include <cstddef>
@@ -65,9 +88,20 @@ inline constexpr std::size_t kMinStackSize = 16 * 1024;
 inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;  // Go's maxstacksize
 inline constexpr std::size_t kCanaryBytes = 64;
 
-// StackSlot is one stack: its base address and whether it has a guard page.
+// Consecutive slots put their record (and so their first frames) this many
+// cache lines apart, in a cycle of kColours.
+inline constexpr std::size_t kColours = 8;
+inline constexpr std::size_t kColourBytes = 64;
+// Between the first frame and the record: two cache lines, so the record's
+// first line (written by other Ps: status, on every ready) is never paired,
+// by the adjacent-line prefetcher, with a line of frames.
+inline constexpr std::size_t kRecordGapBytes = 128;
+
+// StackSlot is one stack: its base address, its number in the pool (in
+// order of carving: it gives the colour) and whether it has a guard page.
 struct StackSlot {
   char* base = nullptr;
+  std::uint32_t index = 0;
   bool guarded = false;
 };
 
@@ -83,11 +117,15 @@ class StackPool {
 
   // lo/hi: the usable range of a slot (the stack pointer starts below hi).
   char* lo(const StackSlot& s) const noexcept { return s.guarded ? s.base + page_ : s.base; }
-  char* hi(const StackSlot& s) const noexcept { return s.base + slot_size_ - kCanaryBytes; }
+  char* hi(const StackSlot& s) const noexcept { return reinterpret_cast<char*>(record(s)) - kRecordGapBytes; }
+  // record: the goroutine record of a slot, kRecordGapBytes above hi.
+  Goroutine* record(const StackSlot& s) const noexcept {
+    return reinterpret_cast<Goroutine*>(s.base + top_ - (s.index % kColours) * kColourBytes);
+  }
 
-  // acquire returns a slot ready for use (top page committed). Slow path:
-  // takes the pool lock, may mmap. Throws std::bad_alloc when the address
-  // space is exhausted.
+  // acquire returns a slot ready for use (top page committed, record
+  // built). Slow path: takes the pool lock, may mmap. Throws std::bad_alloc
+  // when the address space is exhausted.
   StackSlot acquire();
   // put_batch / get_batch move free slots between a P's cache and the
   // global free list.
@@ -116,12 +154,20 @@ class StackPool {
   // intact (always true for guarded slots).
   static bool canary_intact(const StackSlot& s) noexcept;
 
+  // for_each_record calls f on the record of every slot (bound or free)
+  // whose memory is in use, under the pool lock: not on slots whose memory
+  // went back to the OS, nor on a slot whose record is being built.
+  void for_each_record(const std::function<void(Goroutine*)>& f);
+
  private:
   StackSlot carve() GORO_REQUIRES(lock_);
+  // Goroutine of slot number i (for_each_record, the destructor).
+  Goroutine* record_at(std::size_t i) const noexcept GORO_REQUIRES(lock_);
 
   const std::size_t page_;
   const std::size_t usable_;
   const std::size_t slot_size_;
+  const std::size_t top_;  // offset of a colour-0 slot's record
 
   Lock lock_;
   struct Slab {
@@ -133,6 +179,9 @@ class StackPool {
   char* bump_end_ GORO_GUARDED_BY(lock_) = nullptr;
   std::vector<StackSlot> released_ GORO_GUARDED_BY(lock_);  // memory returned to the OS; populate before use
   std::vector<StackSlot> free_ GORO_GUARDED_BY(lock_);      // oldest first
+  // hidden[i]: slot i's record is not to be read (its memory went back to
+  // the OS, or it is being built).
+  std::vector<bool> hidden_ GORO_GUARDED_BY(lock_);
   std::int64_t carved_total_ GORO_GUARDED_BY(lock_) = 0;
   std::int64_t guarded_count_ GORO_GUARDED_BY(lock_) = 0;
   std::int64_t guard_budget_ GORO_GUARDED_BY(lock_) = 0;
@@ -142,8 +191,9 @@ class StackPool {
   bool leak_ = false;
 };
 
-// RecordPool makes goroutine records, in chunks, and keeps the list of all
-// of them (Go's allgs) for dumps and teardown.
+// RecordPool makes spawn records, in chunks, and keeps the list of all of
+// them (with the StackPool's slot records: Go's allgs) for dumps and
+// teardown.
 class RecordPool {
  public:
   RecordPool() = default;
@@ -158,9 +208,12 @@ class RecordPool {
   void put_batch(Goroutine* const* gs, int n);
   int get_batch(Goroutine** out, int max) noexcept;
 
-  // for_each calls f on every record (live or free) under the pool lock.
-  void for_each(const std::function<void(Goroutine*)>& f);
+  // for_each calls f on every spawn record (live or free) under the pool
+  // lock; then calls then(), still under it.
+  void for_each(const std::function<void(Goroutine*)>& f, const std::function<void()>& then = nullptr);
   std::int64_t count() noexcept;
+  // lock: bind_stack moves a goroutine under it while a listing is under way.
+  Lock& lock() noexcept { return lock_; }
 
   void leak() noexcept { leak_ = true; }
 

@@ -688,6 +688,8 @@ bool traceback_system() {
 
 }  // namespace
 
+void process_barrier() noexcept { heavy_barrier(); }
+
 void tracebacks_of(std::vector<GoroutineStack>& gs) {
   Machine* m = current_machine();
   const Goroutine* self = m != nullptr ? m->curg.load(std::memory_order_relaxed) : nullptr;

@@ -54,6 +54,10 @@ enum class StackView : std::uint8_t {
 struct GoroutineStack {
   Goroutine* g = nullptr;
   std::uint64_t id = 0;  // the id the caller expects g to have
+  // spawn: g is a spawn record (the goroutine had not run when listed); if
+  // the walk finds it gone, the goroutine has started since (moved to its
+  // stack's record), and collect() keeps it as listed.
+  bool spawn = false;
   StackView view = StackView::kGone;
   Traceback trace;
   // What g was doing when its stack was taken (read while it was held):
@@ -61,6 +65,11 @@ struct GoroutineStack {
   GStatus status = GStatus::kDead;
   WaitReason reason = WaitReason::none;
 };
+
+// process_barrier makes every thread of the process execute a full memory
+// barrier before it returns (membarrier(2)): the remote half of the stack
+// walker's handshake, and of a listing's with bind_stack (goroutine.cpp).
+void process_barrier() noexcept;
 
 // tracebacks_of walks the stacks of `gs` (each with the id it is expected
 // to have), in place. Any thread, at any time while the run is alive; it

@@ -63,12 +63,19 @@ struct SpawnSlot {
 };
 using InvokeFn = void (*)(void*);
 using DestroyFn = void (*)(void*) noexcept;
+// RelocateFn move-constructs the function object at dst from the one at src
+// and destroys src: a goroutine's record moves into its stack when it first
+// runs. Null for a trivially copyable function object (its bytes are copied).
+using RelocateFn = void (*)(void* dst, void* src) noexcept;
 
 // spawn_reserve takes a goroutine (from the P's free list, usually) and room
 // for a function object of `size` bytes; throws std::logic_error outside run().
-SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocation& where);
-// spawn_commit makes the reserved goroutine runnable.
-void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy) noexcept;
+// A function object whose move may throw goes on the heap (relocatable =
+// false): it is never moved.
+SpawnSlot spawn_reserve(std::size_t size, std::size_t align, const SourceLocation& where, bool relocatable = true);
+// spawn_commit makes the reserved goroutine runnable. relocate is null when
+// the function object is trivially copyable or on the heap.
+void spawn_commit(Goroutine* g, InvokeFn invoke, DestroyFn destroy, RelocateFn relocate) noexcept;
 // spawn_cancel returns a reserved goroutine whose function object never got built.
 void spawn_cancel(Goroutine* g) noexcept;
 
@@ -135,16 +142,24 @@ namespace detail {
 template <class F>
 void spawn_at(const SourceLocation& where, F&& fn) {
   using Fn = std::decay_t<F>;
-  const SpawnSlot slot = spawn_reserve(sizeof(Fn), alignof(Fn), where);
+  constexpr bool kRelocatable = std::is_nothrow_move_constructible_v<Fn>;
+  const SpawnSlot slot = spawn_reserve(sizeof(Fn), alignof(Fn), where, kRelocatable);
   try {
     ::new (slot.storage) Fn(std::forward<F>(fn));
   } catch (...) {
     spawn_cancel(slot.g);
     throw;
   }
+  RelocateFn relocate = nullptr;
+  if constexpr (kRelocatable && !std::is_trivially_copyable_v<Fn>) {
+    relocate = [](void* dst, void* src) noexcept {
+      ::new (dst) Fn(std::move(*static_cast<Fn*>(src)));
+      static_cast<Fn*>(src)->~Fn();
+    };
+  }
   spawn_commit(
-      slot.g, [](void* p) { (*static_cast<Fn*>(p))(); },
-      [](void* p) noexcept { static_cast<Fn*>(p)->~Fn(); });
+      slot.g, [](void* p) { (*static_cast<Fn*>(p))(); }, [](void* p) noexcept { static_cast<Fn*>(p)->~Fn(); },
+      relocate);
 }
 
 // Bound is what go(f, args...) runs: decayed copies of f and its arguments,
