@@ -152,7 +152,9 @@ class alignas(64) Goroutine {
   // still"). Written by the walker; read by whoever makes it run, through
   // hold_check. Not on the first cache line, which every switch writes
   // and other Ps' wakers CAS, but in the padding before fn_buf: a line
-  // written only at spawn, so the check reads it shared, for free.
+  // written only at spawn and, for a record in a stack slot, once more at
+  // the goroutine's first run (bind_stack's move), so the check reads it
+  // shared, nearly for free.
   std::atomic<bool> held{false};
   detail::RelocateFn relocate = nullptr;  // moves an fn_buf object to another record
   alignas(16) unsigned char fn_buf[rt::kInlineFnBytes];
