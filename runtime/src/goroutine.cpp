@@ -421,7 +421,15 @@ Goroutine* bind_stack(Processor* p, Goroutine* g) noexcept {
 }
 
 void for_each_goroutine(Runtime* rt, const std::function<void(Goroutine*, bool)>& f) {
-  rt->listing.fetch_add(1, std::memory_order_relaxed);
+  // Ended however f ends (it may throw: dumps format strings): a count
+  // left raised would send every first run through the record lock.
+  struct Listing {
+    Runtime* rt;
+    explicit Listing(Runtime* r) noexcept : rt(r) { rt->listing.fetch_add(1, std::memory_order_relaxed); }
+    ~Listing() { rt->listing.fetch_sub(1, std::memory_order_release); }
+    Listing(const Listing&) = delete;
+    Listing& operator=(const Listing&) = delete;
+  } listing(rt);
   process_barrier();
   for (const auto& p : rt->allp) {
     for (int spins = 0; p->moving.load(std::memory_order_acquire); ++spins) {
@@ -434,7 +442,6 @@ void for_each_goroutine(Runtime* rt, const std::function<void(Goroutine*, bool)>
   }
   rt->records.for_each([&](Goroutine* g) { f(g, false); },
                        [&] { rt->stacks.for_each_record([&](Goroutine* g) { f(g, true); }); });
-  rt->listing.fetch_sub(1, std::memory_order_release);
 }
 
 void unbind_stack(Processor* p, Goroutine* g) noexcept {
