@@ -9,13 +9,14 @@
 //
 // Moving a record. bind_stack runs on the M about to switch the goroutine
 // in for the first time (prepare_to_run), on g0 or on the stack of the
-// goroutine switching out. It relocates the function object into the
-// slot's record (a byte copy, or the RelocateFn go() made: move, then
-// destroy the source; a function object whose move may throw was put on
-// the heap by go() and only its pointer moves), copies what go() set (id,
-// parent, creation site, go() call's address, teardown's request to
-// unwind), stores kRunnable in the slot's record and kDead in the spawn
-// record, and puts the spawn record back on the P's free list. The rest of
+// goroutine switching out. It copies what go() set (id, parent, creation
+// site, go() call's address, teardown's request to unwind) into the slot's
+// record, stores kRunnable there and kDead in the spawn record, and leaves
+// the spawn record's address in the slot's record: the goroutine's first
+// lines (take_function) move the function object out of it and put it
+// back on the P's free list, because the move may run a move constructor,
+// user code, which must run as the goroutine. Until then the spawn record
+// reads kDead and is on no free list: nothing else touches it. The rest of
 // the slot's record is as its previous goroutine left it at exit (no name,
 // no wait reason, no job site, timer stopped, not held by the scheduler)
 // or as acquire() built it; started is cleared before the status store,
@@ -51,7 +52,7 @@
 //     either the mover saw the listing, and then it moves under that lock
 //     (after clearing its flag), or the listing saw the flag and waits for
 //     the move to end. The moving window holds no user code (the function
-//     object is relocated before it), so the listing waits a few dozen
+//     object moves later, in take_function), so the listing waits a few dozen
 //     instructions; the mover pays a store, a load of a line nobody writes
 //     and a store.
 //   - Everything else that points at a goroutine got the pointer from the
@@ -332,24 +333,6 @@ void gfree_put(Processor* p, Goroutine* g) noexcept {
 
 namespace {
 
-// relocate_function moves a goroutine's function object from its spawn
-// record into its slot's record (before the moving window: it may run user
-// code, a move constructor).
-void relocate_function(Goroutine* from, Goroutine* to) noexcept {
-  to->invoke = from->invoke;
-  to->destroy = from->destroy;
-  to->fn_on_heap = from->fn_on_heap;
-  if (from->fn_on_heap) {
-    to->fn = from->fn;
-  } else if (from->relocate == nullptr) {
-    std::memcpy(to->fn_buf, from->fn_buf, kInlineFnBytes);  // trivially copyable
-    to->fn = to->fn_buf;
-  } else {
-    from->relocate(to->fn_buf, from->fn);
-    to->fn = to->fn_buf;
-  }
-}
-
 // move_identity gives the slot's record what go() set, and makes it the
 // goroutine's record: the moving window (see the essay). Not job_file:
 // the worker pool clears it however a job ends, and one more cache line
@@ -398,7 +381,9 @@ Goroutine* bind_stack(Processor* p, Goroutine* g) noexcept {
     }
   }
   Goroutine* ng = pool.record(s);
-  relocate_function(g, ng);
+  // The function object stays where go() built it until the goroutine's
+  // first lines take it (take_function): moving it may run user code.
+  ng->spawn_record = g;
   // The moving window (essay: Moving a record).
   p->moving.store(true, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the load stays after the store (the fence is remote)
@@ -408,7 +393,6 @@ Goroutine* bind_stack(Processor* p, Goroutine* g) noexcept {
   } else {
     move_under_lock(rt, p, g, ng);
   }
-  gfree_put(p, g);
   ng->stack.slot = s.base;
   ng->stack.lo = pool.lo(s);
   ng->stack.hi = pool.hi(s);
@@ -459,6 +443,44 @@ void unbind_stack(Processor* p, Goroutine* g) noexcept {
   p->sfree_count = n + 1;
 }
 
+namespace {
+
+// relocate_function moves a function object between records.
+void relocate_function(Goroutine* from, Goroutine* to) noexcept {
+  to->invoke = from->invoke;
+  to->destroy = from->destroy;
+  to->fn_on_heap = from->fn_on_heap;
+  if (from->fn_on_heap) {
+    to->fn = from->fn;
+  } else if (from->relocate == nullptr) {
+    std::memcpy(to->fn_buf, from->fn_buf, kInlineFnBytes);  // trivially copyable
+    to->fn = to->fn_buf;
+  } else {
+    from->relocate(to->fn_buf, from->fn);
+    to->fn = to->fn_buf;
+  }
+}
+
+// take_function is a goroutine's first act: it moves its function object
+// from its spawn record into its own record (a byte copy, or the
+// RelocateFn go() made: move, then destroy the source; a function object
+// on the heap moves by its pointer) and puts the spawn record back on the
+// P's free list. Here and not in bind_stack, because a move constructor is
+// user code: it must run as the goroutine, which may park (a lock), ask
+// for its id or spawn, and not on g0 or on the stack of a goroutine that
+// is halfway through parking. Until now the spawn record read kDead and
+// sat on no free list, so nothing else could touch it.
+void take_function(Goroutine* g) noexcept {
+  Goroutine* from = g->spawn_record;
+  g->spawn_record = nullptr;
+  relocate_function(from, g);
+  // current_machine, not the thread-local read: the move may have parked,
+  // and the goroutine may be on another thread now.
+  gfree_put(current_machine()->p, from);
+}
+
+}  // namespace
+
 // run_goroutine runs on the goroutine's own stack from its first switch-in
 // to its exit. It never returns: the last switch leaves the stack for good.
 //
@@ -468,6 +490,7 @@ void unbind_stack(Processor* p, Goroutine* g) noexcept {
 // with the stack of the throw). A noexcept frame or a catch (...) would
 // count as a handler and unwind the stack first.
 void run_goroutine(Goroutine* g) {
+  take_function(g);
   try {
     maybe_unwind(g);  // teardown may resume a goroutine that never ran a line
     g->invoke(g->fn);

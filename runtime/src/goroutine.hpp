@@ -6,8 +6,8 @@
 //     when it is small: a queued goroutine that has not run yet costs a few
 //     hundred bytes, not a page;
 //   - from its first switch-in to its exit, the record at the top of its
-//     stack slot. bind_stack moves the goroutine there (relocating the
-//     function object) and frees the spawn record at once, so a started
+//     stack slot. bind_stack moves the goroutine there, and its first
+//     lines take the function object and free the spawn record, so a started
 //     goroutine costs its stack's top page and nothing else.
 // Both kinds live as long as the run (a slot's record stays in its slot
 // while the slot is free), so a Goroutine* is never dangling memory; but a
@@ -153,10 +153,13 @@ class alignas(64) Goroutine {
   // hold_check. Not on the first cache line, which every switch writes
   // and other Ps' wakers CAS, but in the padding before fn_buf: a line
   // written only at spawn and, for a record in a stack slot, once more at
-  // the goroutine's first run (bind_stack's move), so the check reads it
-  // shared, nearly for free.
+  // the goroutine's first run (bind_stack's move, take_function), so the
+  // check reads it shared, nearly for free.
   std::atomic<bool> held{false};
   detail::RelocateFn relocate = nullptr;  // moves an fn_buf object to another record
+  // A slot's record, from bind_stack to the goroutine's first lines: the
+  // spawn record still holding its function object (take_function).
+  Goroutine* spawn_record = nullptr;
   alignas(16) unsigned char fn_buf[rt::kInlineFnBytes];
 
   // --- identity, read racily by dumps (hence atomics) -----------------------

@@ -6,8 +6,9 @@
 //     no stack yet;
 //   - its first switch-in binds a stack slot from the StackPool and moves
 //     the goroutine into the record at the top of that slot; the spawn
-//     record goes back to the free list at once (goroutine.cpp, "Moving a
-//     record");
+//     record goes back to the free list as soon as the goroutine's first
+//     lines have taken the function object out of it (goroutine.cpp,
+//     "Moving a record");
 //   - its exit returns the slot, record included.
 // So a goroutine that is queued but has never run costs a few hundred
 // bytes, not a page: a program that spawns faster than it runs (skynet

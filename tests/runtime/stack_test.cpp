@@ -245,6 +245,66 @@ TEST_P(StackTest, FunctionObjectsOfGoroutinesThatNeverRanAreDestroyedOnce) {
   EXPECT_EQ(Counted::live.load(), 0);
 }
 
+// MovedAsTheGoroutine's move constructor is user code that runs when the
+// goroutine first runs (the function object leaves its spawn record): it
+// must run as that goroutine, which may ask for its id or park on a lock.
+struct MovedAsTheGoroutine {
+  goro::Mutex* mu;              // locked by the move when not null
+  std::atomic<bool>* locking;   // set just before that lock
+  std::atomic<int>* bad;
+  goro::WaitGroup* done;
+  std::uint64_t moved_in = 0;   // goroutine_id() as the last move saw it
+  MovedAsTheGoroutine(goro::Mutex* m, std::atomic<bool>* l, std::atomic<int>* b, goro::WaitGroup* d)
+      : mu(m), locking(l), bad(b), done(d) {}
+  MovedAsTheGoroutine(const MovedAsTheGoroutine& o) = default;
+  MovedAsTheGoroutine(MovedAsTheGoroutine&& o) noexcept
+      : mu(o.mu), locking(o.locking), bad(o.bad), done(o.done), moved_in(goro::goroutine_id()) {
+    if (mu != nullptr) {
+      locking->store(true);
+      mu->lock();
+      mu->unlock();
+    }
+  }
+  void operator()() const {
+    if (moved_in == 0 || moved_in != goro::goroutine_id()) bad->fetch_add(1);
+    done->done();
+  }
+};
+
+TEST_P(StackTest, MoveConstructorsRunAsTheNewGoroutine) {
+  const int n = static_cast<int>(scaled(2000));
+  run([n] {
+    std::atomic<int> bad{0};
+    std::atomic<bool> locking{false};
+    goro::WaitGroup done;
+    done.add(n);
+    const MovedAsTheGoroutine f(nullptr, &locking, &bad, &done);
+    for (int i = 0; i < n; ++i) goro::go(f);  // copied here; moved at the first run
+    done.wait();
+    EXPECT_EQ(bad.load(), 0) << "a move constructor ran outside the goroutine it moved into";
+  });
+}
+
+TEST_P(StackTest, AMoveConstructorMayPark) {
+  // The goroutine's first run moves its function object, whose move
+  // constructor waits for a lock main holds. Run on g0, that wait would put
+  // the thread (and its P: with one P, the whole program) to sleep.
+  run([] {
+    std::atomic<int> bad{0};
+    std::atomic<bool> locking{false};
+    goro::WaitGroup done;
+    goro::Mutex mu;
+    done.add(1);
+    mu.lock();
+    const MovedAsTheGoroutine f(&mu, &locking, &bad, &done);
+    goro::go(f);
+    while (!locking.load()) goro::yield();
+    mu.unlock();
+    done.wait();
+    EXPECT_EQ(bad.load(), 0);
+  });
+}
+
 TEST_P(StackTest, AParkedGoroutineCostsAboutOnePage) {
   if (goro_test::kUnderSanitizer) GTEST_SKIP() << "sanitizers keep their own shadow memory";
   const std::int64_t n = scaled(20'000);
