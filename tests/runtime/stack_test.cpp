@@ -38,6 +38,32 @@ __attribute__((noinline)) int use_stack(int bytes) {
   return use_stack(bytes - 512) + frame[0] - frame[0];
 }
 
+// Parked spawns n goroutines that park on a gate, and waits until all have;
+// release() lets them exit and waits for that.
+class Parked {
+ public:
+  explicit Parked(std::int64_t n) {
+    started_.add(n);
+    exited_.add(n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      goro::go([this, gate = gate_]() mutable {
+        started_.done();
+        gate.recv();
+        exited_.done();
+      });
+    }
+    started_.wait();
+  }
+  void release() {
+    gate_.close();
+    exited_.wait();
+  }
+
+ private:
+  goro::Chan<goro::Unit> gate_{0};
+  goro::WaitGroup started_, exited_;
+};
+
 TEST_P(StackTest, DefaultStackHoldsFortyEightKilobytesOfFrames) {
   if (goro_test::kUnderSanitizer) GTEST_SKIP() << "sanitizers enlarge frames";
   run([] {
@@ -84,22 +110,10 @@ TEST_P(StackTest, MemoryGoesBackToTheOsAfterABurst) {
   const std::int64_t n = scaled(100'000);
   run([n] {
     const long before = rss_kb();
-    goro::Chan<goro::Unit> gate(0);
-    goro::WaitGroup started, exited;
-    started.add(n);
-    exited.add(n);
-    for (std::int64_t i = 0; i < n; ++i) {
-      goro::go([&, gate]() mutable {
-        started.done();
-        gate.recv();
-        exited.done();
-      });
-    }
-    started.wait();
+    Parked first(n);
     const long peak = rss_kb();
     ASSERT_GT(peak - before, n * 3 / 1024) << "each parked goroutine should hold at least a few KiB";
-    gate.close();
-    exited.wait();
+    first.release();
     // The scavenger returns long-unused stacks; RSS falls back near where it was.
     EXPECT_TRUE(wait_until([&] { return rss_kb() < before + (peak - before) / 5; }, std::chrono::seconds(20)))
         << "RSS before " << before << " KiB, parked " << peak << " KiB, now " << rss_kb() << " KiB";
@@ -110,24 +124,13 @@ TEST_P(StackTest, MemoryGoesBackToTheOsAfterABurst) {
     EXPECT_LT(rss_kb() - low, (peak - before) / 5) << "a listing brought the returned stacks back";
     // The returned slots come back with their records rebuilt (the memory
     // read all zero): goroutines on them run, park and are listed.
-    goro::Chan<goro::Unit> gate2(0);
-    started.add(n);
-    exited.add(n);
-    for (std::int64_t i = 0; i < n; ++i) {
-      goro::go([&, gate2]() mutable {
-        started.done();
-        gate2.recv();
-        exited.done();
-      });
-    }
-    started.wait();
+    Parked second(n);
     std::int64_t parked = 0;
     for (const goro::GoroutineInfo& g : goro::goroutines(false)) {
       parked += g.wait_reason == "chan receive" && g.created_at.find("stack_test.cpp") != std::string::npos;
     }
     EXPECT_EQ(parked, n);
-    gate2.close();
-    exited.wait();
+    second.release();
   });
 }
 
@@ -309,22 +312,10 @@ TEST_P(StackTest, AParkedGoroutineCostsAboutOnePage) {
   if (goro_test::kUnderSanitizer) GTEST_SKIP() << "sanitizers keep their own shadow memory";
   const std::int64_t n = scaled(20'000);
   run([n] {
-    goro::Chan<goro::Unit> gate(0);
-    goro::WaitGroup started, exited;
     const long before = rss_kb();
-    started.add(n);
-    exited.add(n);
-    for (std::int64_t i = 0; i < n; ++i) {
-      goro::go([&, gate]() mutable {
-        started.done();
-        gate.recv();
-        exited.done();
-      });
-    }
-    started.wait();
+    Parked parked(n);
     const double bytes_per_g = static_cast<double>(rss_kb() - before) * 1024.0 / static_cast<double>(n);
-    gate.close();
-    exited.wait();
+    parked.release();
     // Its stack's top page holds its frames and its record; the spawn
     // record it started from went back to the free list.
     EXPECT_LT(bytes_per_g, 4096 + 256) << "bytes per parked goroutine";
