@@ -233,9 +233,11 @@ class GoCall {
 // go spawns fn as a new goroutine: Go's `go fn()`. Callable from goroutines
 // and from plain threads while run() is active; elsewhere it throws
 // std::logic_error. The function object is moved into the new goroutine's
-// record (no allocation unless it is large). `where`, the call site by
-// default, is what dumps report as the creation site; a wrapper that spawns
-// for its caller (ErrGroup::go) passes its own caller's.
+// record (no allocation unless it is large or its move constructor may
+// throw: then it goes on the heap, and stays there), and a small one is
+// moved once more, by the new goroutine itself, as it starts. `where`, the
+// call site by default, is what dumps report as the creation site; a
+// wrapper that spawns for its caller (ErrGroup::go) passes its own caller's.
 // An exception escaping fn is fatal: "panic: <what()>", a dump, abort().
 template <class F>
 void go(F&& fn, SourceLocation where = SourceLocation::current()) {
