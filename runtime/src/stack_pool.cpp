@@ -86,9 +86,7 @@ StackPool::StackPool(std::size_t usable_size)
 
 StackPool::~StackPool() {
   if (leak_) return;
-  for (std::size_t i = 0; i < hidden_.size(); ++i) {
-    if (!hidden_[i]) record_at(i)->~Goroutine();
-  }
+  for_each_record([](Goroutine* g) { g->~Goroutine(); });
   for (const Slab& s : slabs_) {
 #if GORO_ASAN
     __lsan_unregister_root_region(s.base, s.bytes);
@@ -147,19 +145,6 @@ StackSlot StackPool::acquire() {
   LockGuard l(lock_);
   hidden_[s.index] = false;
   return s;
-}
-
-Goroutine* StackPool::record_at(std::size_t i) const noexcept {
-  // Slabs hold kSlotsPerSlab << k slots, in order of carving.
-  std::size_t first = 0;
-  for (const Slab& slab : slabs_) {
-    const std::size_t n = (slab.bytes - page_) / slot_size_;
-    if (i < first + n) {
-      return record(StackSlot{slab.base + page_ + (i - first) * slot_size_, static_cast<std::uint32_t>(i), false});
-    }
-    first += n;
-  }
-  return nullptr;
 }
 
 void StackPool::for_each_record(const std::function<void(Goroutine*)>& f) {

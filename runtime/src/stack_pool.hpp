@@ -162,8 +162,6 @@ class StackPool {
 
  private:
   StackSlot carve() GORO_REQUIRES(lock_);
-  // Goroutine of slot number i (for_each_record, the destructor).
-  Goroutine* record_at(std::size_t i) const noexcept GORO_REQUIRES(lock_);
 
   const std::size_t page_;
   const std::size_t usable_;
