@@ -1,4 +1,7 @@
 // Death tests: what is fatal in Go is fatal here, with Go's words.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -63,6 +66,66 @@ __attribute__((noinline)) int recurse(int depth) {
 TEST_F(PanicTest, AStackOverflowOnAGuardPageIsReported) {
   if (goro_test::kUnderSanitizer) GTEST_SKIP() << "the sanitizers report stack overflows themselves";
   EXPECT_DEATH(run_and_wait_forever([] { recurse(0); }),
+               "goroutine [0-9]+ stack exceeds its 65536-byte limit \\(created at .*panic_test.cpp:[0-9]+\\)\n"
+               "fatal error: stack overflow");
+}
+
+// Whether this kernel has guard markers (MADV_GUARD_INSTALL, Linux 6.13):
+// with them every stack gets a guard page, however many goroutines there
+// are; without, PROT_NONE guards cover the first ~28,000 stacks (each
+// splits the mapping, and vm.max_map_count bounds the splits).
+bool kernel_has_guard_markers() {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return false;
+  const bool ok = madvise(mem, page, 102 /* MADV_GUARD_INSTALL */) == 0;
+  munmap(mem, 2 * page);
+  return ok;
+}
+
+// Beyond the ~28,000 stacks PROT_NONE guards can cover.
+constexpr int kManyParked = 40000;
+
+// with_many_parked runs body in a goroutine while kManyParked others are
+// parked, each on a stack of its own.
+void with_many_parked(void (*body)()) {
+  goro::run([body] {
+    goro::Chan<int> gate(0);
+    goro::WaitGroup started;
+    for (int i = 0; i < kManyParked; ++i) {
+      started.add(1);
+      goro::go([&started, gate]() mutable {
+        started.done();
+        gate.recv();
+      });
+    }
+    started.wait();
+    goro::WaitGroup done;
+    done.add(1);
+    goro::go([&done, body] {
+      body();
+      done.done();
+    });
+    done.wait();
+    gate.close();
+  }, goro::Options{.procs = 2});
+}
+
+TEST_F(PanicTest, WithGuardMarkersEveryStackHasAGuardPage) {
+  if (goro_test::kUnderSanitizer) GTEST_SKIP() << "the sanitizers build uses PROT_NONE guards";
+  if (!kernel_has_guard_markers()) GTEST_SKIP() << "the kernel has no MADV_GUARD_INSTALL";
+  with_many_parked([] {
+    const goro::SchedStats s = goro::sched_stats();
+    EXPECT_GE(s.guarded_stacks, kManyParked);
+    EXPECT_GE(s.guarded_stacks, s.stacks_in_use);
+  });
+}
+
+TEST_F(PanicTest, WithGuardMarkersAnOverflowBeyondThousandsOfStacksHitsAGuardPage) {
+  if (goro_test::kUnderSanitizer) GTEST_SKIP() << "the sanitizers report stack overflows themselves";
+  if (!kernel_has_guard_markers()) GTEST_SKIP() << "the kernel has no MADV_GUARD_INSTALL";
+  // recurse() never switches, so only a guard page can catch it.
+  EXPECT_DEATH(with_many_parked([] { recurse(0); }),
                "goroutine [0-9]+ stack exceeds its 65536-byte limit \\(created at .*panic_test.cpp:[0-9]+\\)\n"
                "fatal error: stack overflow");
 }
