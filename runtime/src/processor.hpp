@@ -134,7 +134,11 @@ struct alignas(64) Processor {
   // Timers: a 4-ary min-heap on when_, under timer_lock. timer0_when caches
   // the earliest when (kNoTimer if none) so others can check without the lock.
   Lock timer_lock;
-  std::vector<RuntimeTimer*> timers GORO_GUARDED_BY(timer_lock);
+  struct TimerEntry {
+    std::int64_t when;  // == t->when_ while t is in the heap
+    RuntimeTimer* t;
+  };
+  std::vector<TimerEntry> timers GORO_GUARDED_BY(timer_lock);
   std::atomic<std::int64_t> timer0_when{kNoTimer};
   // running_timer is the timer whose callback is running (null if none);
   // one M at a time runs a P's timers (timers_busy). stop() waits while
