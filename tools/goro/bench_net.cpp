@@ -195,7 +195,8 @@ Result echo_conns() {
   const std::int64_t leaked = goro::num_goroutine() - before;
   if (leaked != 0) return {0, {}, "", mismatch("leaked", leaked, std::int64_t{0})};
   return {n, wall,
-          fmt::format(" bytes_per_conn={:.1f}", static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n)),
+          fmt::format(" bytes_per_conn={:.1f} leaked={}", static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(n),
+                      leaked),
           ""};
 }
 
