@@ -37,18 +37,23 @@ void Lock::lock_slow() noexcept {
 void Lock::wake_sleeper() noexcept { futex_wake(&state_, 1); }
 
 void SpinLock::lock_slow() noexcept {
-  // Spin on a plain load (no cache-line ping-pong), then try again; after a
-  // while, give the CPU away: the holder may be a preempted thread.
+  // Spin on a plain load (no cache-line ping-pong) for a couple of pauses,
+  // then yield the thread at each further look. A critical section under
+  // a SpinLock lasts about as long as two pauses; a lock still held after
+  // them has a holder stalled on the lock's line (each look of ours pulls
+  // it back to shared) or descheduled, and looking again only slows it.
+  // On this project's 2-vCPU machines, 64 pauses before the first yield
+  // made worker_pool 1.7x slower than 2 (457 vs 270 ns a job, with a
+  // third more CPU time) and chan_mpmc 1.7x (68 vs 40), pipeline 1.15x;
+  // select2 gained 12% with 64 (98 vs 111 ns), the one workload that did.
+  constexpr int kSpinPauses = 2;
   for (int i = 0;; ++i) {
-    while (held_.load(std::memory_order_relaxed)) {
-      if (i < 64) {
-        cpu_relax();
-        ++i;
-      } else {
-        sched_yield();
-      }
+    if (!held_.load(std::memory_order_relaxed) && !held_.exchange(true, std::memory_order_acquire)) return;
+    if (i < kSpinPauses) {
+      cpu_relax();
+    } else {
+      sched_yield();
     }
-    if (!held_.exchange(true, std::memory_order_acquire)) return;
   }
 }
 

@@ -65,9 +65,10 @@ class GORO_CAPABILITY("mutex") Lock {
 // park's unlock function releases it after the switch). Its unlock is a
 // plain release store, not a locked exchange: Lock's unlock must exchange
 // to learn whether someone sleeps on the futex, which costs a locked
-// instruction on every channel operation. Waiters spin briefly, then yield
-// the thread, so a holder preempted by the kernel (likely with more Ms than
-// cores) gets the CPU back. Not for long critical sections.
+// instruction on every channel operation. Waiters spin two pauses, then
+// yield the thread at each further look (lock.cpp says why), so a holder
+// preempted by the kernel (likely with more Ms than cores) gets the CPU
+// back. Not for long critical sections.
 class GORO_CAPABILITY("mutex") SpinLock {
  public:
   void lock() noexcept GORO_ACQUIRE() {
