@@ -74,8 +74,8 @@
 //   so a dump after a burst would bring the whole burst back. A free slot's
 //   record reads kDead.
 // Alternatives rejected: malloc'd stacks (one map area each above the mmap
-// threshold, and no lazy commit control); a guard page per stack always
-// (caps a stock kernel near 32k goroutines); segmented or copying stacks
+// threshold, and no lazy commit control); a PROT_NONE guard page per stack
+// always (caps a stock kernel near 32k goroutines); segmented or copying stacks
 // (not possible for C++ frames); a record only at the top of the stack,
 // from go() on (one record per goroutine, but every queued goroutine then
 // holds a page); a record only in the RecordPool (every parked goroutine
