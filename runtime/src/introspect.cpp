@@ -52,27 +52,64 @@ GoroutineState state_of(GStatus s) noexcept {
   return GoroutineState::idle;
 }
 
-GoroutineInfo info_of(Goroutine* g, std::int64_t now) {
+// RecordCopy is what a listing reads from a record while it holds the
+// record lock (for_each_goroutine): plain words, no allocation, so a
+// goroutine starting meanwhile (its first run takes the lock during a
+// listing) waits a few loads a record, not the strings built from them.
+// The strings are literals or the user's long-lived names, so they are
+// read after the lock as safely as under it.
+struct RecordCopy {
+  std::uint64_t id = 0;
+  GStatus status = GStatus::kDead;
+  WaitReason wait_reason = WaitReason::none;
+  std::int64_t wait_since = 0;
+  const char* file = nullptr;
+  std::uint32_t line = 0;
+  const char* function = nullptr;
+  std::uint64_t parent_id = 0;
+  const char* name = nullptr;
+  const char* job_file = nullptr;
+  std::uint32_t job_line = 0;
+  const char* job_function = nullptr;
+};
+
+RecordCopy copy_of(const Goroutine* g) noexcept {
+  RecordCopy r;
+  r.id = g->id.load(std::memory_order_relaxed);
+  r.status = g->status.load(std::memory_order_acquire);
+  r.wait_reason = g->wait_reason.load(std::memory_order_relaxed);
+  r.wait_since = g->wait_since.load(std::memory_order_relaxed);
+  r.file = g->file.load(std::memory_order_relaxed);
+  r.line = g->line.load(std::memory_order_relaxed);
+  r.function = g->function.load(std::memory_order_relaxed);
+  r.parent_id = g->parent_id.load(std::memory_order_relaxed);
+  r.name = g->name.load(std::memory_order_relaxed);
+  // The job's file first (acquire): the writer stores it last.
+  r.job_file = g->job_file.load(std::memory_order_acquire);
+  if (r.job_file != nullptr) {
+    r.job_line = g->job_line.load(std::memory_order_relaxed);
+    r.job_function = g->job_function.load(std::memory_order_relaxed);
+  }
+  return r;
+}
+
+GoroutineInfo info_of(const RecordCopy& r, std::int64_t now) {
   GoroutineInfo info;
-  info.id = g->id.load(std::memory_order_relaxed);
-  info.state = state_of(g->status.load(std::memory_order_acquire));
+  info.id = r.id;
+  info.state = state_of(r.status);
   if (info.state == GoroutineState::waiting) {
-    info.wait_reason = to_string(g->wait_reason.load(std::memory_order_relaxed));
-    const std::int64_t since = g->wait_since.load(std::memory_order_relaxed);
-    if (since > 0 && now > since) info.waiting_for = std::chrono::nanoseconds(now - since);
+    info.wait_reason = to_string(r.wait_reason);
+    if (r.wait_since > 0 && now > r.wait_since) info.waiting_for = std::chrono::nanoseconds(now - r.wait_since);
   }
-  const char* file = g->file.load(std::memory_order_relaxed);
-  if (file != nullptr) {
-    const std::uint32_t line = g->line.load(std::memory_order_relaxed);
-    info.created_at = line == 0 ? std::string(file) : fmt::format("{}:{}", file, line);  // main: "goro::run"
+  if (r.file != nullptr) {
+    info.created_at = r.line == 0 ? std::string(r.file) : fmt::format("{}:{}", r.file, r.line);  // main: "goro::run"
   }
-  const char* func = g->function.load(std::memory_order_relaxed);
-  if (func != nullptr) info.created_by = func;
-  info.parent_id = g->parent_id.load(std::memory_order_relaxed);
-  if (const char* name = g->name.load(std::memory_order_relaxed)) info.name = name;
-  if (const char* site = g->job_file.load(std::memory_order_acquire)) {
-    info.submitted_at = fmt::format("{}:{}", site, g->job_line.load(std::memory_order_relaxed));
-    if (const char* by = g->job_function.load(std::memory_order_relaxed)) info.submitted_by = by;
+  if (r.function != nullptr) info.created_by = r.function;
+  info.parent_id = r.parent_id;
+  if (r.name != nullptr) info.name = r.name;
+  if (r.job_file != nullptr) {
+    info.submitted_at = fmt::format("{}:{}", r.job_file, r.job_line);
+    if (r.job_function != nullptr) info.submitted_by = r.job_function;
   }
   return info;
 }
@@ -131,22 +168,32 @@ bool add_stack(GoroutineInfo& info, CreatorPcs pcs, const GoroutineStack& walked
 }
 
 std::vector<GoroutineInfo> collect(Runtime* rt, bool with_stacks) {
-  std::vector<GoroutineInfo> out;
+  std::vector<RecordCopy> copies;
   std::vector<GoroutineStack> walk;
   std::vector<CreatorPcs> pcs;
   const std::int64_t now = now_ns();
+  // Room for everyone, so the listing rarely grows a vector under the
+  // record lock.
+  const auto expected = static_cast<std::size_t>(std::max<std::int64_t>(0, rt->live.load(std::memory_order_relaxed))) + 64;
+  copies.reserve(expected);
+  walk.reserve(expected);
+  pcs.reserve(expected);
   // Each live goroutine once, even one that starts meanwhile (and so
   // moves from its spawn record into its stack's).
   for_each_goroutine(rt, [&](Goroutine* g, bool started) {
-    if (g->status.load(std::memory_order_acquire) == GStatus::kDead) return;
-    out.push_back(info_of(g, now));
+    const RecordCopy r = copy_of(g);
+    if (r.status == GStatus::kDead) return;
+    copies.push_back(r);
     GoroutineStack e;
     e.g = g;
-    e.id = out.back().id;
+    e.id = r.id;
     e.spawn = !started;
     walk.push_back(std::move(e));
     pcs.push_back(creator_pcs(g));
   });
+  std::vector<GoroutineInfo> out;
+  out.reserve(copies.size());
+  for (const RecordCopy& r : copies) out.push_back(info_of(r, now));
   if (!with_stacks) {
     std::sort(out.begin(), out.end(), [](const GoroutineInfo& a, const GoroutineInfo& b) { return a.id < b.id; });
     return out;
@@ -272,7 +319,7 @@ namespace {
 std::vector<GoroutineInfo> goroutines_of(Runtime* rt) { return collect(rt, true); }
 
 GoroutineInfo goroutine_info(Goroutine* g) {
-  GoroutineInfo info = info_of(g, now_ns());
+  GoroutineInfo info = info_of(copy_of(g), now_ns());
   name_creator(info, creator_pcs(g));
   return info;
 }

@@ -275,7 +275,8 @@ std::uint64_t goroutine_id() noexcept;
 // in_goroutine reports whether the caller runs on a goroutine.
 bool in_goroutine() noexcept;
 
-// set_goroutine_name names the running goroutine in dumps (no-op on a plain thread).
+// set_goroutine_name names the running goroutine in dumps (no-op on a plain
+// thread); `name` must outlive the goroutine (a string literal).
 void set_goroutine_name(const char* name) noexcept;
 
 // sleep_for parks the calling goroutine for at least d (time.Sleep); a zero
